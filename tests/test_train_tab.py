@@ -201,9 +201,13 @@ def test_chart_payloads_are_what_lineplot_would_send():
         assert len(pay[name]["data"]) == len(sent["data"])
         for mine, theirs in zip(pay[name]["data"], sent["data"]):  # pandas' to_json keeps 10 digits
             assert mine[0] == theirs[0] and mine[1] == pytest.approx(theirs[1], abs=1e-9) and mine[2:] == theirs[2:]
-    losses = [r for r in pay["loss"]["data"] if r[2] == "training"]
+    losses = [r for r in pay["loss"]["data"] if r[2] == plots.loss_names()[0]]
     assert len(losses) <= plots.MAX_POINTS + 1 and losses[-1][0] == 1200, "thinned, the latest point kept"
-    assert [r for r in pay["loss"]["data"] if r[2] == "validation"] == [[600, 0.5, "validation"]]
+    train_name, eval_name = plots.loss_names()
+    assert [r[:2] for r in pay["loss"]["data"] if r[2] == eval_name] == [[581.985, 0.5], [618.015, 0.5]], \
+        "a visible dash around step 600"
     assert pay["memory"]["data"][0][1] == 1.0
     empty = plots.frames([])
     assert str(empty["loss"]["loss"].dtype) == "float64", "an empty chart keeps a numeric axis"
+    # the first value names both loss series (the browser fixes the colours from it)
+    assert set(plots.initial_frames()["loss"]["series"]) == set(plots.loss_names())

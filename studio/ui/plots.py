@@ -27,7 +27,10 @@ SERIES = (
     ("speed", "tokens_per_second", "tokens_per_second", 1.0),
     ("memory", "memory_bytes", "memory_gib", 1.0 / GiB),
 )
-LOSS_SERIES = {"en": ("training", "validation"), "zh": ("训练", "验证")}
+# One name per series in both languages: the browser fixes the chart's colours from the series names
+# of its first value (so the empty chart is seeded with both, see `initial_frames`), and a session's
+# language is not known when the page is built.
+LOSS_SERIES = ("training · 训练", "validation · 验证")
 LOSS_COLORS = ("#2563eb", "#dc2626")
 
 
@@ -36,7 +39,7 @@ def _ok(v) -> bool:
 
 
 def loss_names(lang: str = "en") -> tuple[str, str]:
-    return LOSS_SERIES["zh" if lang == "zh" else "en"]
+    return LOSS_SERIES
 
 
 def loss_color_map(lang: str = "en") -> dict[str, str]:
@@ -56,7 +59,15 @@ def series(metrics: list[dict], lang: str = "en") -> dict[str, tuple[list[str], 
     """{chart: (columns, rows)}. Non-finite values are left out (the health panel reports them)."""
     train_name, eval_name = loss_names(lang)
     train = [[e.get("step", 0), float(e["loss"]), train_name] for e in metrics if _ok(e.get("loss"))]
-    evals = [[e.get("step", 0), float(e["eval_loss"]), eval_name] for e in metrics if _ok(e.get("eval_loss"))]
+    # A validation loss comes once an epoch, and a line through one point draws nothing: each is drawn
+    # as a short level dash around its step, which consecutive evaluations then join.
+    last = max([e.get("step", 0) for e in metrics] or [0])
+    half = max(0.25, 0.015 * last)
+    evals = []
+    for e in metrics:
+        if _ok(e.get("eval_loss")):
+            s, v = e.get("step", 0), float(e["eval_loss"])
+            evals += [[round(max(0, s - half), 3), v, eval_name], [round(s + half, 3), v, eval_name]]
     out = {"loss": (["step", "loss", "series"], sorted(thin(train) + evals, key=lambda r: r[0]))}
     for name, key, col, scale in SERIES:
         rows = [[e.get("step", 0), float(e[key]) * scale] for e in metrics if _ok(e.get(key))]
@@ -77,6 +88,15 @@ def payloads(metrics: list[dict], lang: str = "en") -> dict[str, dict]:
     return out
 
 
+def initial_frames() -> dict[str, pd.DataFrame]:
+    """The charts' values before any run: empty, except two blank rows that name the loss series."""
+    out = frames([])
+    out["loss"] = pd.DataFrame({"step": pd.Series([0, 0], dtype="float64"),
+                                "loss": pd.Series([math.nan, math.nan], dtype="float64"),
+                                "series": list(LOSS_SERIES)})
+    return out
+
+
 def frames(metrics: list[dict], lang: str = "en") -> dict[str, pd.DataFrame]:
     """The same series as typed DataFrames (numeric columns stay numeric even when empty: LinePlot picks
     each axis' scale from the dtypes, and an empty object column would make it categorical)."""
@@ -85,6 +105,6 @@ def frames(metrics: list[dict], lang: str = "en") -> dict[str, pd.DataFrame]:
         df = pd.DataFrame(rows, columns=cols)
         for c in cols:
             if c != "series":
-                df[c] = df[c].astype("int64" if c == "step" else "float64")
+                df[c] = df[c].astype("float64")
         out[name] = df
     return out

@@ -901,9 +901,9 @@ def build(ctx) -> dict:
             gr.Markdown(t("train.live"))
             progress = gr.HTML(lambda: progress_html(None), elem_id="train-progress")
             health_box = gr.HTML(elem_id="train-health")
-            empty = plots.frames([])
+            empty = plots.initial_frames()
             loss_plot = gr.LinePlot(empty["loss"], x="step", y="loss", color="series", label=t("train.chart.loss"),
-                                    color_map=plots.loss_color_map("en") | plots.loss_color_map("zh"), height=260,
+                                    color_map=plots.loss_color_map(), height=300,
                                     x_title="step", y_title="loss", elem_id="train-loss-plot")
             with gr.Row():
                 lr_plot = gr.LinePlot(empty["lr"], x="step", y="learning_rate", label=t("train.chart.lr"), height=170,
@@ -949,69 +949,88 @@ def build(ctx) -> dict:
                 resume_btn: gr.Button(interactive=not running)}
 
     # ---- set-up events
-    def on_recipe(path, request: gr.Request):
+    # Each handler that changes the settings or the data also redraws the plan from the new values, so
+    # the plan never trails behind a chain of change events.
+    def plan_for(values: dict, b: dict, lang: str, model_ctx: dict | None = None) -> str:
+        try:
+            return plan_markdown(build_config(values, b), model_ctx, lang)
+        except StudioError as e:
+            return str(e)
+
+    def on_recipe(values: dict, request: gr.Request):
+        path = values[recipe]
         if not path:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         lang = lang_of(request)
         try:
-            new_base, values = load_recipe(path)
+            new_base, values_named = load_recipe(path)
         except StudioError as e:
             return {status_md: str(e)}
         info = {"source": "recipe"}
-        return {base: new_base, data_info: info, data_md: data_line(new_base, info, lang), **settings_update(values)}
+        return {base: new_base, data_info: info, data_md: data_line(new_base, info, lang),
+                plan_md: plan_for(values_named, new_base, lang, values[ctx.model]), **settings_update(values_named)}
 
-    recipe.change(on_recipe, recipe, [base, data_info, data_md, status_md, *settings])
+    recipe.change(on_recipe, {recipe, ctx.model}, [base, data_info, data_md, status_md, plan_md, *settings])
 
-    def on_preset(p, m, s):
-        return settings_update(preset_values(p, m, s))
+    def on_preset(values: dict, request: gr.Request):
+        now = named(values)
+        now.update(preset_values(values[preset], now["method"], now["stage"]))
+        return {plan_md: plan_for(now, values[base], lang_of(request), values[ctx.model]), **settings_update(now)}
 
-    preset.input(on_preset, [preset, method, stage], settings)
+    preset.input(on_preset, {preset, base, ctx.model, *settings}, [plan_md, *settings])
 
-    def on_ctx_data(value, b, s, request: gr.Request):
+    def on_ctx_data(values: dict, request: gr.Request):
+        value = values[ctx.data]
         if not value or not value.get("train_file"):
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         lang = lang_of(request)
-        new_base = with_data(b, value["train_file"], value.get("eval_file", ""))
+        now = named(values)
+        new_base = with_data(values[base], value["train_file"], value.get("eval_file", ""))
         info = {"source": "data_tab", "rows": value.get("rows"), "format": value.get("format")}
         out = {base: new_base, data_info: info, data_md: data_line(new_base, info, lang)}
         want = FORMAT_STAGE.get(value.get("format") or "")
-        if want and not (want == s or (s == "cpt" and want == "sft")):
-            out[stage] = want
+        if want and not (want == now["stage"] or (now["stage"] == "cpt" and want == "sft")):
+            out[stage] = now["stage"] = want
+        out[plan_md] = plan_for(now, new_base, lang, values[ctx.model])
         return out
 
-    ctx.data.change(on_ctx_data, [ctx.data, base, stage], [base, data_info, data_md, stage, status_md])
+    ctx.data.change(on_ctx_data, {ctx.data, ctx.model, base, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
 
-    def on_ctx_model(value, b):
+    def on_ctx_model(values: dict, request: gr.Request):
+        value = values[ctx.model]
         if not value:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
-        new_base = with_model(b, value)
-        return {base: new_base, **settings_update(settings_from_config(RunConfig.from_dict(new_base)))}
+        now = named(values)
+        new_base = with_model(build_config(now, values[base]).to_dict(), value)
+        now = settings_from_config(RunConfig.from_dict(new_base))
+        return {base: new_base, plan_md: plan_for(now, new_base, lang_of(request), value), **settings_update(now)}
 
-    ctx.model.change(on_ctx_model, [ctx.model, base], [base, status_md, *settings])
+    ctx.model.change(on_ctx_model, {ctx.model, base, *settings}, [base, status_md, plan_md, *settings])
 
-    def on_upload(f, s, b, request: gr.Request):
+    def on_upload(values: dict, request: gr.Request):
+        f = values[upload]
         if not f:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         lang = lang_of(request)
+        now = named(values)
         path = f if isinstance(f, str) else getattr(f, "name", str(f))
-        res = check_data_file(path, s, lang)
+        res = check_data_file(path, now["stage"], lang)
         if not res["ok"]:
             return {status_md: "⚠️ " + res["message"]}
-        new_base = with_data(b, res["train_file"])
+        new_base = with_data(values[base], res["train_file"])
+        now["stage"] = res["stage"]
         return {base: new_base, data_info: {"source": "upload", "rows": res["rows"], "format": res["format"]},
-                data_md: res["message"], stage: res["stage"], status_md: ""}
+                data_md: res["message"], stage: res["stage"], status_md: "",
+                plan_md: plan_for(now, new_base, lang, values[ctx.model])}
 
-    upload.upload(on_upload, [upload, stage, base], [base, data_info, data_md, stage, status_md])
+    upload.upload(on_upload, {upload, ctx.model, base, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
 
     def on_settings(values: dict, request: gr.Request):
-        try:
-            cfg = build_config(named(values), values[base])
-        except StudioError as e:
-            return str(e)
-        return plan_markdown(cfg, values[ctx.model], lang_of(request))
+        return plan_for(named(values), values[base], lang_of(request), values[ctx.model])
 
-    gr.on([c.change for c in settings] + [base.change], on_settings, {*settings, base, ctx.model}, plan_md,
-          trigger_mode="always_last", show_progress="hidden")
+    # a person editing a setting (.input: not the updates the handlers above make)
+    gr.on([c.input for c in settings], on_settings, {*settings, base, ctx.model}, plan_md, trigger_mode="always_last",
+          show_progress="hidden")
 
     # ---- control events
     def on_start(values: dict, request: gr.Request):
