@@ -41,12 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(cmd)
     args = cmd.parse_args(argv[1:])
 
-    from studio.errors import StudioError
+    from studio.errors import StudioError, from_os_error
 
     try:
         return int(module.run(args) or 0)
     except StudioError as e:
         print(f"studio {name}: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full disk or an unwritable folder is a sentence too
+        if (plain := from_os_error(e)) is None:
+            raise
+        print(f"studio {name}: {plain}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"studio {name}: interrupted.", file=sys.stderr)

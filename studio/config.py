@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from studio.errors import StudioError
+from studio.errors import Sentence, StudioError, joined
 
 EMBEDDED_MODEL = "embedded"  # the packaged SmolLM2-135M-Instruct, usable offline
 STAGES = ("sft", "cpt", "dpo")
@@ -104,6 +104,9 @@ class TrainingConfig:
                          "DPO beta：模型可以离基座多远（越大越接近基座）。")
     logging_steps: int = _f(1, "Log metrics every N steps.", "每 N 步记录一次指标。")
     eval_every_epoch: bool = _f(True, "Compute validation loss at the end of every epoch.", "每轮结束时计算验证损失。")
+    save_minutes: float = _f(10.0, "Also save a checkpoint every this many minutes (0 = only at the end of each epoch): "
+                             "if the machine stops, the run resumes from the last one.",
+                             "除了每轮结束时，每隔这么多分钟再保存一个检查点（0 = 只在每轮结束时）：机器意外停止时，从最近的检查点继续。")
 
 
 @dataclass
@@ -132,7 +135,8 @@ class RunConfig:
         unknown = set(d) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"Unknown section(s) in the config: {', '.join(sorted(unknown))}. "
-                              "Expected: data, model, method, training, name.")
+                              "Expected: data, model, method, training, name.",
+                              f"配置中有未知的部分：{'、'.join(sorted(unknown))}。应为 data、model、method、training、name。")
         parts = {}
         for f in fields(cls):
             if f.name == "name":
@@ -146,16 +150,18 @@ class RunConfig:
         try:
             d = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ConfigError(f"The config is not valid YAML: {str(e).splitlines()[0]}") from None
+            raise ConfigError(f"The config is not valid YAML: {str(e).splitlines()[0]}",
+                              f"配置不是有效的 YAML：{str(e).splitlines()[0]}") from None
         if d is not None and not isinstance(d, dict):
-            raise ConfigError("The config file must be a YAML mapping with sections data, model, method and training.")
+            raise ConfigError("The config file must be a YAML mapping with sections data, model, method and training.",
+                              "配置文件必须是一个 YAML 映射，包含 data、model、method 和 training 几个部分。")
         return cls.from_dict(d)
 
     @classmethod
     def load(cls, path: str | Path) -> "RunConfig":
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"No config file at {p}.")
+            raise ConfigError(f"No config file at {p}.", f"{p} 处没有配置文件。")
         cfg = cls.from_yaml(p.read_text(encoding="utf-8"))
         # Relative data paths are relative to the folder the config sits in, unless they exist from here.
         for attr in ("train_file", "eval_file"):
@@ -168,80 +174,101 @@ class RunConfig:
         return cfg
 
     # ---- validation ------------------------------------------------------------------------
-    def validate(self, hardware: dict | None = None) -> list[str]:
-        """Problems that stop a run, each one plain sentence. `hardware` is `studio.hardware.detect()`-like:
-        {"cuda": bool, "mps": bool, ...}; None means "this machine"."""
+    def validate(self, hardware: dict | None = None, lang: str = "en") -> list[Sentence]:
+        """Problems that stop a run, each one plain sentence a non-coder understands: `Sentence`s, which are
+        strings in `lang` ("en" or "zh") that carry both languages (`.en`, `.zh`, `.text(lang)`).
+        `hardware` is `studio.hardware.detect()`-like: {"cuda": bool, "mps": bool, ...}; None means
+        "this machine"."""
         if hardware is None:
             hardware = _this_machine()
         t, m, d = self.training, self.method, self.data
-        problems = []
+        problems: list[Sentence] = []
+
+        def problem(en: str, zh: str) -> None:
+            problems.append(Sentence(en, zh, lang))
+
         if t.stage not in STAGES:
-            problems.append(f"Unknown stage '{t.stage}'. Choose sft, cpt or dpo.")
+            problem(f"Unknown stage '{t.stage}'. Choose sft, cpt or dpo.",
+                    f"未知的训练阶段“{t.stage}”。请选择 sft、cpt 或 dpo。")
         if m.method not in METHODS:
-            problems.append(f"Unknown method '{m.method}'. Choose lora, qlora or full.")
+            problem(f"Unknown method '{m.method}'. Choose lora, qlora or full.",
+                    f"未知的方法“{m.method}”。请选择 lora、qlora 或 full。")
         if m.method == "qlora" and not hardware.get("cuda"):
-            problems.append("QLoRA needs an NVIDIA GPU; this machine has none. Choose LoRA.")
+            problem("QLoRA needs an NVIDIA GPU; this machine has none. Choose LoRA.",
+                    "QLoRA 需要 NVIDIA GPU，而这台机器没有。请选择 LoRA。")
         if m.method == "qlora" and m.quant_bits not in (4, 8):
-            problems.append("QLoRA stores the model in 4 or 8 bits; set quant_bits to 4 or 8.")
+            problem("QLoRA stores the model in 4 or 8 bits; set quant_bits to 4 or 8.",
+                    "QLoRA 以 4 位或 8 位存储模型；请把 quant_bits 设为 4 或 8。")
         if t.device not in DEVICES:
-            problems.append(f"Unknown device '{t.device}'. Choose auto, cuda, mps or cpu.")
+            problem(f"Unknown device '{t.device}'. Choose auto, cuda, mps or cpu.",
+                    f"未知的设备“{t.device}”。请选择 auto、cuda、mps 或 cpu。")
         elif t.device == "cuda" and not hardware.get("cuda"):
-            problems.append("You asked for an NVIDIA GPU (cuda) but this machine has none. Set the device to auto.")
+            problem("You asked for an NVIDIA GPU (cuda) but this machine has none. Set the device to auto.",
+                    "你选择了 NVIDIA GPU（cuda），但这台机器没有。请把设备设为 auto。")
         elif t.device == "mps" and not hardware.get("mps"):
-            problems.append("You asked for Apple's GPU (mps) but this machine has none. Set the device to auto.")
+            problem("You asked for Apple's GPU (mps) but this machine has none. Set the device to auto.",
+                    "你选择了 Apple 的 GPU（mps），但这台机器没有。请把设备设为 auto。")
         if t.precision not in PRECISIONS:
-            problems.append(f"Unknown precision '{t.precision}'. Choose auto, bf16, fp16 or fp32.")
+            problem(f"Unknown precision '{t.precision}'. Choose auto, bf16, fp16 or fp32.",
+                    f"未知的精度“{t.precision}”。请选择 auto、bf16、fp16 或 fp32。")
         elif t.precision == "fp16" and not hardware.get("cuda"):
-            problems.append("fp16 training needs an NVIDIA GPU. Choose auto, bf16 or fp32.")
+            problem("fp16 training needs an NVIDIA GPU. Choose auto, bf16 or fp32.",
+                    "fp16 训练需要 NVIDIA GPU。请选择 auto、bf16 或 fp32。")
         if t.scheduler not in SCHEDULERS:
-            problems.append(f"Unknown learning-rate schedule '{t.scheduler}'. Choose one of {', '.join(SCHEDULERS)}.")
+            problem(f"Unknown learning-rate schedule '{t.scheduler}'. Choose one of {', '.join(SCHEDULERS)}.",
+                    f"未知的学习率调度“{t.scheduler}”。请从 {'、'.join(SCHEDULERS)} 中选择。")
         if str(t.gradient_checkpointing).lower() not in ("auto", "true", "false", "on", "off"):
-            problems.append("Gradient checkpointing must be auto, on or off.")
+            problem("Gradient checkpointing must be auto, on or off.", "梯度检查点必须是 auto、on 或 off。")
         if not (t.learning_rate > 0):
-            problems.append("The learning rate must be a positive number, for example 0.0002.")
+            problem("The learning rate must be a positive number, for example 0.0002.",
+                    "学习率必须是正数，例如 0.0002。")
         if t.batch_size < 1:
-            problems.append("The batch size must be at least 1.")
+            problem("The batch size must be at least 1.", "批量大小至少为 1。")
         if t.grad_accum < 1:
-            problems.append("Gradient accumulation must be at least 1.")
+            problem("Gradient accumulation must be at least 1.", "梯度累积至少为 1。")
         if t.max_length < 16:
-            problems.append("The sequence length must be at least 16 tokens.")
+            problem("The sequence length must be at least 16 tokens.", "序列长度至少为 16 个 token。")
         if t.epochs <= 0 and t.max_steps <= 0:
-            problems.append("Set at least one epoch (or a number of steps).")
+            problem("Set at least one epoch (or a number of steps).", "请至少设置 1 轮（或设置训练步数）。")
         if t.max_steps < 0:
-            problems.append("The number of steps cannot be negative.")
+            problem("The number of steps cannot be negative.", "训练步数不能是负数。")
         if not (0 <= d.eval_share < 0.9):
-            problems.append("The validation share must be between 0 and 0.9 (for example 0.1 for 10%).")
+            problem("The validation share must be between 0 and 0.9 (for example 0.1 for 10%).",
+                    "验证集比例必须在 0 到 0.9 之间（例如 0.1 表示 10%）。")
         if m.method in ("lora", "qlora"):
             if m.lora_rank < 1:
-                problems.append("The LoRA rank must be at least 1 (8 or 16 is usual).")
+                problem("The LoRA rank must be at least 1 (8 or 16 is usual).", "LoRA 秩至少为 1（通常取 8 或 16）。")
             if m.lora_alpha <= 0:
-                problems.append("LoRA alpha must be positive (usually twice the rank).")
+                problem("LoRA alpha must be positive (usually twice the rank).", "LoRA alpha 必须是正数（通常取秩的两倍）。")
             if not (0 <= m.lora_dropout < 1):
-                problems.append("LoRA dropout must be between 0 and 1 (0.05 is usual).")
+                problem("LoRA dropout must be between 0 and 1 (0.05 is usual).", "LoRA dropout 必须在 0 到 1 之间（通常取 0.05）。")
         if not d.train_file:
-            problems.append("No training data: choose a data file.")
+            problem("No training data: choose a data file.", "没有训练数据：请选择一个数据文件。")
         elif not Path(d.train_file).is_file():
-            problems.append(f"The training data file {d.train_file} does not exist.")
+            problem(f"The training data file {d.train_file} does not exist.", f"训练数据文件 {d.train_file} 不存在。")
         if d.eval_file and not Path(d.eval_file).is_file():
-            problems.append(f"The validation file {d.eval_file} does not exist.")
+            problem(f"The validation file {d.eval_file} does not exist.", f"验证集文件 {d.eval_file} 不存在。")
         if m.method == "full" and t.learning_rate > 1e-3:
-            problems.append("That learning rate is far too high for full fine-tuning; use 1e-5 to 5e-5.")
+            problem("That learning rate is far too high for full fine-tuning; use 1e-5 to 5e-5.",
+                    "这个学习率对全量微调来说太高了；请用 1e-5 到 5e-5。")
         return problems
 
     def check(self, hardware: dict | None = None) -> None:
         problems = self.validate(hardware)
         if problems:
-            raise ConfigError(" ".join(problems))
+            raise ConfigError(joined(problems), joined(problems, "zh"))
 
 
 def _from_section(cls, values: dict, section: str):
     if not isinstance(values, dict):
-        raise ConfigError(f"The '{section}' section must be a mapping of settings.")
+        raise ConfigError(f"The '{section}' section must be a mapping of settings.",
+                          f"“{section}”部分必须是一组设置（YAML 映射）。")
     known = {f.name: f for f in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
         raise ConfigError(f"Unknown setting(s) in '{section}': {', '.join(sorted(unknown))}. "
-                          f"Known: {', '.join(known)}.")
+                          f"Known: {', '.join(known)}.",
+                          f"“{section}”中有未知的设置：{'、'.join(sorted(unknown))}。可用的设置：{'、'.join(known)}。")
     kwargs = {}
     for name, value in values.items():
         default = known[name].default
@@ -271,7 +298,8 @@ def _coerce(value, default, where: str):
         if isinstance(default, str):
             return str(value).lower() if isinstance(value, bool) else str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"'{where}' should be a {type(default).__name__}, got {value!r}.") from None
+        raise ConfigError(f"'{where}' should be a {type(default).__name__}, got {value!r}.",
+                          f"“{where}”应为 {type(default).__name__} 类型，收到的是 {value!r}。") from None
     return value
 
 

@@ -32,7 +32,7 @@ import yaml
 
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.engine.runs import CONFIG, EVAL, VOTES, load_run_config, read_summary
-from studio.errors import StudioError
+from studio.errors import Sentence, StudioError
 from studio.paths import PRESETS_DIR, atomic_write_text
 
 Progress = Callable[[float, str], None]
@@ -336,7 +336,8 @@ def write_model_card(run_dir: str | Path, folder: str | Path, kind: str = "adapt
 
 def accelerate_config_path(backend: str) -> Path:
     if backend not in BACKENDS:
-        raise StudioError(f"Unknown distributed backend '{backend}'. Choose one of: {', '.join(BACKENDS)}.")
+        raise StudioError(f"Unknown distributed backend '{backend}'. Choose one of: {', '.join(BACKENDS)}.",
+                          f"未知的分布式后端“{backend}”。请从以下选择：{'、'.join(BACKENDS)}。")
     return ACCELERATE_DIR / BACKENDS[backend]
 
 
@@ -356,10 +357,11 @@ def launch_command(config_path: str | Path, num_gpus: int, backend: str = "fsdp"
     """The command that trains CONFIG on `num_gpus` GPUs through Accelerate with the given backend
     (ddp, fsdp, deepspeed, deepspeed-zero2). One GPU needs no launcher: that is `studio train CONFIG`."""
     if int(num_gpus) < 1:
-        raise StudioError("The number of GPUs must be at least 1.")
+        raise StudioError("The number of GPUs must be at least 1.", "GPU 数量至少为 1。")
     acc = accelerate_config if accelerate_config is not None else accelerate_config_path(backend)
     if backend not in BACKENDS:
-        raise StudioError(f"Unknown distributed backend '{backend}'. Choose one of: {', '.join(BACKENDS)}.")
+        raise StudioError(f"Unknown distributed backend '{backend}'. Choose one of: {', '.join(BACKENDS)}.",
+                          f"未知的分布式后端“{backend}”。请从以下选择：{'、'.join(BACKENDS)}。")
     if int(num_gpus) == 1:
         return train_command(config_path)
     return (f"accelerate launch --config_file {_shown(acc)} --num_processes {int(num_gpus)} "
@@ -454,8 +456,10 @@ def export_adapter(run_dir: str | Path, out_dir: str | Path, progress: Progress 
     src = run_dir / "adapter"
     if not (src / "adapter_config.json").is_file():
         if (run_dir / "model" / "config.json").is_file():
-            raise StudioError("This run fine-tuned the whole model, so it has no adapter: export the merged model instead.")
-        raise StudioError(f"The run {run_dir.name} has no adapter yet: train it first (or wait until it finishes).")
+            raise StudioError("This run fine-tuned the whole model, so it has no adapter: export the merged model instead.",
+                              "这次训练微调的是整个模型，所以没有适配器：请改为导出合并后的模型。")
+        raise StudioError(f"The run {run_dir.name} has no adapter yet: train it first (or wait until it finishes).",
+                          f"训练 {run_dir.name} 还没有适配器：请先训练（或等训练结束）。")
     progress(0.1, "Copying the adapter")
     target = Path(out_dir) / "adapter"
     tmp = _fresh(target)
@@ -514,14 +518,15 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
     one, else on the CPU. A full fine-tuning run's model/ is saved the same way. Returns the folder."""
     import torch
 
-    from studio.models.loading import load_model
+    from studio.models.loading import check_safetensors, load_model
 
     progress = progress or _noop
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     adapter, full = run_dir / "adapter", run_dir / "model"
     if not (adapter / "adapter_config.json").is_file() and not (full / "config.json").is_file():
-        raise StudioError(f"The run {run_dir.name} has no trained model yet (no adapter/ or model/ folder).")
+        raise StudioError(f"The run {run_dir.name} has no trained model yet (no adapter/ or model/ folder).",
+                          f"训练 {run_dir.name} 还没有训练好的模型（没有 adapter/ 或 model/ 文件夹）。")
     # A QLoRA run trained on a 4-bit base; the base is loaded here unquantized, in its own dtype, so
     # the merged weights are not rounded to 4 bits.
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -533,6 +538,7 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
         if (adapter / "adapter_config.json").is_file():
             from peft import PeftModel
 
+            check_safetensors(adapter, "adapter")  # PEFT would fall back to unpickling adapter_model.bin
             progress(0.05, f"Loading the base model ({dtype_name}) on the {device.upper() if device != 'cpu' else 'CPU'}")
             model = load_model(cfg.model.name, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
                                revision=cfg.model.revision)
@@ -551,7 +557,9 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
             model.to(device)
     except (torch.OutOfMemoryError, MemoryError):
         raise StudioError("Not enough memory to merge this model here. Merge it on a machine with more memory "
-                          "(or a GPU), or use the adapter with its base model instead.") from None
+                          "(or a GPU), or use the adapter with its base model instead.",
+                          "这里的内存不够合并这个模型。请在内存更大（或有 GPU）的机器上合并，"
+                          "或者直接把适配器和它的基座模型一起使用。") from None
     model.eval()
     progress(0.7, f"Saving safetensors ({dtype_name})")
     tmp = _fresh(target)
@@ -585,17 +593,22 @@ def _hub_error(e: Exception, repo_id: str, token: str | None) -> StudioError:
     if (name in offline or isinstance(e, (ConnectionError, TimeoutError))
             or any(m in text for m in ("Name or service not known", "Connection refused", "offline mode"))):
         return StudioError("Could not reach the Hugging Face Hub: this machine seems to be offline. "
-                           "The export is saved locally; push it again when you are online.")
+                           "The export is saved locally; push it again when you are online.",
+                           "连不上 Hugging Face Hub：这台机器似乎没有联网。导出的文件已保存在本地；联网后再推送一次即可。")
     if status == 401:
-        return StudioError("The Hugging Face Hub did not accept the token. Check it, and that it is a token with write access.")
+        return StudioError("The Hugging Face Hub did not accept the token. Check it, and that it is a token with write access.",
+                           "Hugging Face Hub 不接受这个令牌。请检查它是否正确，并确认它有写入权限。")
     if status == 403:
         return StudioError(f"The token may not write to '{repo_id}'. Use a token with write access to that account "
-                           "or organisation.")
+                           "or organisation.",
+                           f"这个令牌没有写入“{repo_id}”的权限。请使用对该账号或组织有写入权限的令牌。")
     if status in (400, 422) or "Invalid repo" in text or "HFValidationError" in name:
         return StudioError(f"'{repo_id}' is not a valid Hub repository name: use NAME or OWNER/NAME, with letters, "
-                           "digits, '-', '_' and '.'.")
+                           "digits, '-', '_' and '.'.",
+                           f"“{repo_id}”不是有效的 Hub 仓库名：请用 NAME 或 OWNER/NAME 的形式，只含字母、数字、"
+                           "“-”、“_”和“.”。")
     first = text.splitlines()[0] if text else name
-    return StudioError(f"The push to the Hugging Face Hub failed: {first}")
+    return StudioError(f"The push to the Hugging Face Hub failed: {first}", f"推送到 Hugging Face Hub 失败：{first}")
 
 
 def _hub_files(folder: Path, extra: dict[str, Path]) -> list[tuple[str, Path]]:
@@ -619,18 +632,22 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
     folder = Path(folder)
     repo_id = (repo_id or "").strip()
     if not repo_id:
-        raise StudioError("Name the Hub repository to push to, for example your-name/my-model.")
+        raise StudioError("Name the Hub repository to push to, for example your-name/my-model.",
+                          "请填写要推送到的 Hub 仓库名，例如 your-name/my-model。")
     if not folder.is_dir():
-        raise StudioError(f"There is nothing to push at {folder}: export the adapter or the merged model first.")
+        raise StudioError(f"There is nothing to push at {folder}: export the adapter or the merged model first.",
+                          f"{folder} 处没有可以推送的内容：请先导出适配器或合并后的模型。")
     from studio.space import on_space
 
     # On a public Space, HF_TOKEN is the Space owner's secret: a visitor must type their own token.
     if on_space() and not (token or "").strip():
-        raise StudioError("On a shared Space, type your own Hugging Face token to push (it is used once and not kept).")
+        raise StudioError("On a shared Space, type your own Hugging Face token to push (it is used once and not kept).",
+                          "在共享的 Space 上推送，请输入你自己的 Hugging Face 令牌（只用这一次，不会保存）。")
     token = (token or "").strip() or get_token()
     if not token:
         raise StudioError("No Hugging Face token: type one in, or set the HF_TOKEN environment variable. "
-                          "It needs write access.")
+                          "It needs write access.",
+                          "没有 Hugging Face 令牌：请输入一个，或设置环境变量 HF_TOKEN。令牌需要有写入权限。")
     # HF_ENDPOINT is read by huggingface_hub once at import; read it again so a mirror set later applies.
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     error = None
@@ -818,26 +835,36 @@ def _adds_bos_eos(model_dir: Path) -> dict:
             "eos": tok.eos_token_id is not None and ids[-1:] == [tok.eos_token_id]}
 
 
-def gguf_support(model_dir: str | Path) -> str | None:
-    """None when `model_dir` can be written as GGUF here, else the sentence that says why not."""
+def gguf_support(model_dir: str | Path) -> Sentence | None:
+    """None when `model_dir` can be written as GGUF here, else the sentence that says why not (a
+    Sentence: English, with its Chinese as .zh)."""
     model_dir = Path(model_dir)
     cfg = _read_json(model_dir / "config.json")
+    convert = " Use llama.cpp's convert_hf_to_gguf.py on the merged folder."
+    convert_zh = "请对合并后的文件夹使用 llama.cpp 的 convert_hf_to_gguf.py。"
     if cfg.get("model_type") != "llama":
-        return (f"GGUF export here covers Llama-architecture models (Llama, SmolLM, TinyLlama); this one is "
-                f"'{cfg.get('model_type')}'. Use llama.cpp's convert_hf_to_gguf.py on the merged folder.")
+        return Sentence(f"GGUF export here covers Llama-architecture models (Llama, SmolLM, TinyLlama); this one is "
+                        f"'{cfg.get('model_type')}'." + convert,
+                        f"这里的 GGUF 导出只支持 Llama 架构的模型（Llama、SmolLM、TinyLlama）；这个模型是"
+                        f"“{cfg.get('model_type')}”。" + convert_zh)
     tj = _read_json(model_dir / "tokenizer.json")
     model = tj.get("model") or {}
     if model.get("type") != "BPE" or model.get("byte_fallback") or (tj.get("decoder") or {}).get("type") != "ByteLevel":
-        return ("GGUF export here covers byte-level BPE tokenizers (Llama 3, SmolLM); this model's tokenizer is "
-                "sentencepiece-style. Use llama.cpp's convert_hf_to_gguf.py on the merged folder.")
+        return Sentence("GGUF export here covers byte-level BPE tokenizers (Llama 3, SmolLM); this model's tokenizer is "
+                        "sentencepiece-style." + convert,
+                        "这里的 GGUF 导出只支持字节级 BPE 分词器（Llama 3、SmolLM）；这个模型的分词器是 sentencepiece 风格的。"
+                        + convert_zh)
     if _gguf_pre_tokenizer(tj) is None:
-        return ("This tokenizer splits text in a way llama.cpp knows under a name we cannot be sure of. "
-                "Use llama.cpp's convert_hf_to_gguf.py on the merged folder.")
+        return Sentence("This tokenizer splits text in a way llama.cpp knows under a name we cannot be sure of." + convert,
+                        "这个分词器切分文本的方式在 llama.cpp 里对应哪个名字，我们无法确定。" + convert_zh)
     rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     if (rope.get("rope_type") or rope.get("type") or "default") not in ("default", "llama3", "linear"):
-        return f"RoPE scaling '{rope.get('rope_type') or rope.get('type')}' is not supported by this GGUF export."
+        kind = rope.get("rope_type") or rope.get("type")
+        return Sentence(f"RoPE scaling '{kind}' is not supported by this GGUF export.",
+                        f"这里的 GGUF 导出不支持 RoPE 缩放方式“{kind}”。")
     if cfg.get("attention_bias") or cfg.get("mlp_bias"):
-        return "Llama models with bias terms are not supported by this GGUF export."
+        return Sentence("Llama models with bias terms are not supported by this GGUF export.",
+                        "这里的 GGUF 导出不支持带偏置项（bias）的 Llama 模型。")
     return None
 
 
@@ -853,10 +880,11 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
     progress = progress or _noop
     model_dir, out_file = Path(model_dir), Path(out_file)
     if out_type not in GGUF_TYPES:
-        raise StudioError(f"GGUF type must be one of {', '.join(GGUF_TYPES)} (quantize it afterwards with llama.cpp).")
+        raise StudioError(f"GGUF type must be one of {', '.join(GGUF_TYPES)} (quantize it afterwards with llama.cpp).",
+                          f"GGUF 类型必须是 {'、'.join(GGUF_TYPES)} 之一（之后可以用 llama.cpp 再量化）。")
     problem = gguf_support(model_dir)
     if problem:
-        raise StudioError(problem)
+        raise StudioError(problem.en, problem.zh)
     cfg = _read_json(model_dir / "config.json")
     tj = _read_json(model_dir / "tokenizer.json")
     n_head, n_layer = cfg["num_attention_heads"], cfg["num_hidden_layers"]
@@ -932,7 +960,8 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
                 base, _, suffix = hf.rpartition(".")
                 mapped = names.get_name(base)
                 if mapped is None:
-                    raise StudioError(f"The weight '{hf}' has no GGUF name; this model is not a plain Llama.")
+                    raise StudioError(f"The weight '{hf}' has no GGUF name; this model is not a plain Llama.",
+                                      f"权重“{hf}”没有对应的 GGUF 名称；这个模型不是标准的 Llama。")
                 plan.append((f"{mapped}.{suffix}", fname, hf, list(f.get_slice(hf).get_shape())))
     if rope_type == "llama3":
         plan.append((gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", None, None, [head_dim // 2]))

@@ -164,7 +164,8 @@ def parse_memory_size(text: str | float | int) -> int:
     try:
         v = float(s)
     except ValueError:
-        raise StudioError(f"'{text}' is not a memory size; write a number of GiB such as 24.") from None
+        raise StudioError(f"'{text}' is not a memory size; write a number of GiB such as 24.",
+                          f"“{text}”不是内存大小；请写一个以 GiB 为单位的数字，例如 24。") from None
     if not v > 0:
-        raise StudioError(f"The memory size must be positive, got {text}.")
+        raise StudioError(f"The memory size must be positive, got {text}.", f"内存大小必须是正数，收到的是 {text}。")
     return int(v * mult)

@@ -131,13 +131,18 @@ class ModelDims:
                   "intermediate_size", "vocab_size"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise StudioError(f"The model's {f} must be a positive whole number, got {v!r}.")
+                raise StudioError(f"The model's {f} must be a positive whole number, got {v!r}.",
+                                  f"模型的 {f} 必须是正整数，收到的是 {v!r}。")
         if self.model_type not in _MODEL_TYPES:
             raise StudioError(f"Unknown architecture '{self.model_type}': the memory estimator knows "
-                              f"{', '.join(sorted(_MODEL_TYPES))}.")
+                              f"{', '.join(sorted(_MODEL_TYPES))}.",
+                              f"未知的模型架构“{self.model_type}”：内存估算器认识的有 "
+                              f"{'、'.join(sorted(_MODEL_TYPES))}。")
         if self.num_attention_heads % self.num_key_value_heads:
             raise StudioError(f"The model has {self.num_attention_heads} attention heads, which is not a multiple "
-                              f"of its {self.num_key_value_heads} key/value heads: the config is inconsistent.")
+                              f"of its {self.num_key_value_heads} key/value heads: the config is inconsistent.",
+                              f"模型有 {self.num_attention_heads} 个注意力头，不是其 {self.num_key_value_heads} 个"
+                              f"键/值头的整数倍：配置前后矛盾。")
 
     # ---- derived sizes -----------------------------------------------------------------------
     @property
@@ -221,13 +226,16 @@ def dims_from_config(path_or_dict: str | Path | dict, name: str = "") -> ModelDi
         if p.is_dir():
             p = p / "config.json"
         if not p.is_file():
-            raise StudioError(f"There is no config.json in {p.parent}: point to a model folder that has one.")
+            raise StudioError(f"There is no config.json in {p.parent}: point to a model folder that has one.",
+                              f"{p.parent} 里没有 config.json：请指向一个带有它的模型文件夹。")
         try:
             cfg = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise StudioError(f"The file {p} is not valid JSON ({type(e).__name__}).") from None
+            raise StudioError(f"The file {p} is not valid JSON ({type(e).__name__}).",
+                              f"文件 {p} 不是有效的 JSON（{type(e).__name__}）。") from None
         if not isinstance(cfg, dict):
-            raise StudioError(f"The file {p} does not hold a JSON object of model settings.")
+            raise StudioError(f"The file {p} does not hold a JSON object of model settings.",
+                              f"文件 {p} 里不是记录模型设置的 JSON 对象。")
         name = name or p.parent.name
     if isinstance(cfg.get("text_config"), dict) and "hidden_size" not in cfg:
         sub = dict(cfg["text_config"])
@@ -241,13 +249,16 @@ def dims_from_config(path_or_dict: str | Path | dict, name: str = "") -> ModelDi
                 model_type = known
                 break
     if not model_type:
-        raise StudioError("The config.json names no model_type or architecture, so its layout is unknown.")
+        raise StudioError("The config.json names no model_type or architecture, so its layout is unknown.",
+                          "config.json 里没有写 model_type 或 architecture，所以不知道模型的结构。")
     if model_type not in _MODEL_TYPES:
         raise StudioError(f"Unknown architecture '{model_type}': the memory estimator knows "
-                          f"{', '.join(sorted(_MODEL_TYPES))}.")
+                          f"{', '.join(sorted(_MODEL_TYPES))}.",
+                          f"未知的模型架构“{model_type}”：内存估算器认识的有 {'、'.join(sorted(_MODEL_TYPES))}。")
     if _first(cfg, "num_local_experts", "num_experts", "n_routed_experts", default=0) and \
             _first(cfg, "num_local_experts", "num_experts", "n_routed_experts") > 1:
-        raise StudioError(f"'{model_type}' is a mixture-of-experts model, which the memory estimator does not cover yet.")
+        raise StudioError(f"'{model_type}' is a mixture-of-experts model, which the memory estimator does not cover yet.",
+                          f"“{model_type}”是混合专家（MoE）模型，内存估算器暂时还不支持。")
     family, tie_default, _, _ = _MODEL_TYPES[model_type]
     hidden = _first(cfg, "hidden_size", "n_embd", "d_model")
     layers = _first(cfg, "num_hidden_layers", "num_layers", "n_layer")
@@ -263,14 +274,16 @@ def dims_from_config(path_or_dict: str | Path | dict, name: str = "") -> ModelDi
     missing = [k for k, v in (("hidden_size", hidden), ("num_hidden_layers", layers), ("num_attention_heads", heads),
                               ("intermediate_size", inter), ("vocab_size", vocab)) if v is None]
     if missing:
-        raise StudioError(f"The config.json lacks {', '.join(missing)}, which the memory estimate needs.")
+        raise StudioError(f"The config.json lacks {', '.join(missing)}, which the memory estimate needs.",
+                          f"config.json 里缺少内存估算需要的 {'、'.join(missing)}。")
     try:
         ints = [int(x) for x in (hidden, layers, heads, kv, inter, vocab)]
         if any(float(x) != int(x) for x in (hidden, layers, heads, kv, inter, vocab)):
             raise ValueError
         head_dim = int(head_dim) if head_dim else None
     except (TypeError, ValueError):
-        raise StudioError("The config.json has sizes that are not whole numbers.") from None
+        raise StudioError("The config.json has sizes that are not whole numbers.",
+                          "config.json 里有不是整数的尺寸。") from None
     if head_dim is not None and head_dim == ints[0] // ints[2]:
         head_dim = None
     qkv_bias = bool(cfg.get("attention_bias") or cfg.get("add_qkv_bias") or family in ("qwen",)
@@ -303,7 +316,9 @@ def resolve_target_modules(dims: ModelDims, target_modules: str | Iterable[str] 
         chosen += [h for h in hits if h not in chosen]
     if not chosen:
         raise StudioError(f"None of the target modules ({', '.join(names)}) exist in this model; "
-                          f"it has {', '.join(mods)} (or use all-linear).")
+                          f"it has {', '.join(mods)} (or use all-linear).",
+                          f"这个模型里没有任何一个目标层（{'、'.join(names)}）；"
+                          f"它有的是 {'、'.join(mods)}（也可以用 all-linear）。")
     return chosen
 
 
@@ -398,30 +413,39 @@ def estimate(dims: ModelDims, method: str = "lora", *, batch_size: int = 1, seq_
     """
     method, precision, optimizer = str(method).lower(), str(precision).lower(), str(optimizer).lower()
     if method not in METHODS:
-        raise StudioError(f"Unknown method '{method}'. Choose full, lora or qlora.")
+        raise StudioError(f"Unknown method '{method}'. Choose full, lora or qlora.",
+                          f"未知的方法“{method}”。请选择 full、lora 或 qlora。")
     if precision in ("auto", "bfloat16"):
         precision = "bf16"
     if precision not in PRECISIONS:
-        raise StudioError(f"Unknown precision '{precision}'. Choose bf16, fp16 or fp32.")
+        raise StudioError(f"Unknown precision '{precision}'. Choose bf16, fp16 or fp32.",
+                          f"未知的精度“{precision}”。请选择 bf16、fp16 或 fp32。")
     if optimizer not in OPTIMIZERS:
-        raise StudioError(f"Unknown optimizer '{optimizer}'. Choose {', '.join(OPTIMIZERS)}.")
-    for nm, v, lo in (("batch size", batch_size, 1), ("sequence length", seq_len, 1),
-                      ("gradient accumulation", grad_accum, 1)):
+        raise StudioError(f"Unknown optimizer '{optimizer}'. Choose {', '.join(OPTIMIZERS)}.",
+                          f"未知的优化器“{optimizer}”。请从 {'、'.join(OPTIMIZERS)} 中选择。")
+    for nm, nm_zh, v, lo in (("batch size", "批量大小", batch_size, 1), ("sequence length", "序列长度", seq_len, 1),
+                             ("gradient accumulation", "梯度累积", grad_accum, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-            raise StudioError(f"The {nm} must be a whole number of at least {lo}, got {v!r}.")
+            raise StudioError(f"The {nm} must be a whole number of at least {lo}, got {v!r}.",
+                              f"{nm_zh}必须是不小于 {lo} 的整数，收到的是 {v!r}。")
     if method != "full" and (not isinstance(lora_rank, int) or lora_rank < 1):
-        raise StudioError(f"The LoRA rank must be a whole number of at least 1, got {lora_rank!r}.")
+        raise StudioError(f"The LoRA rank must be a whole number of at least 1, got {lora_rank!r}.",
+                          f"LoRA 秩必须是不小于 1 的整数，收到的是 {lora_rank!r}。")
     if method == "qlora" and quant_bits not in (4, 8):
-        raise StudioError("QLoRA stores the model in 4 or 8 bits; choose 4 or 8.")
+        raise StudioError("QLoRA stores the model in 4 or 8 bits; choose 4 or 8.",
+                          "QLoRA 以 4 位或 8 位存储模型；请选择 4 或 8。")
     if loss not in LOSSES:
-        raise StudioError(f"Unknown loss implementation '{loss}'. Choose {', '.join(LOSSES)}.")
+        raise StudioError(f"Unknown loss implementation '{loss}'. Choose {', '.join(LOSSES)}.",
+                          f"未知的损失实现“{loss}”。请从 {'、'.join(LOSSES)} 中选择。")
     device = "cuda" if device in ("auto", "gpu") else device
     if device not in ("cuda", "mps", "cpu"):
-        raise StudioError(f"Unknown device '{device}'. Choose cuda, mps or cpu.")
+        raise StudioError(f"Unknown device '{device}'. Choose cuda, mps or cpu.",
+                          f"未知的设备“{device}”。请选择 cuda、mps 或 cpu。")
     if attention == "auto":
         attention = _MODEL_TYPES[dims.model_type][3]
     if attention not in ATTENTIONS:
-        raise StudioError(f"Unknown attention implementation '{attention}'. Choose sdpa, flash or eager.")
+        raise StudioError(f"Unknown attention implementation '{attention}'. Choose sdpa, flash or eager.",
+                          f"未知的注意力实现“{attention}”。请选择 sdpa、flash 或 eager。")
 
     notes: list[str] = []
     L, h, V = dims.num_hidden_layers, dims.hidden_size, dims.vocab_size

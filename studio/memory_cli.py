@@ -43,17 +43,23 @@ def run(args: argparse.Namespace) -> int:
     from studio.models import catalog
 
     if args.batch_size < 1:
-        raise StudioError(f"The batch size must be at least 1, got {args.batch_size}.")
+        raise StudioError(f"The batch size must be at least 1, got {args.batch_size}.",
+                          f"批量大小至少为 1，收到的是 {args.batch_size}。")
     if args.seq_len < 1:
-        raise StudioError(f"The sequence length must be at least 1, got {args.seq_len}.")
+        raise StudioError(f"The sequence length must be at least 1, got {args.seq_len}.",
+                          f"序列长度至少为 1，收到的是 {args.seq_len}。")
     if args.grad_accum < 1:
-        raise StudioError(f"Gradient accumulation must be at least 1, got {args.grad_accum}.")
+        raise StudioError(f"Gradient accumulation must be at least 1, got {args.grad_accum}.",
+                          f"梯度累积至少为 1，收到的是 {args.grad_accum}。")
     if args.lora_rank < 1:
-        raise StudioError(f"The LoRA rank must be at least 1, got {args.lora_rank}.")
+        raise StudioError(f"The LoRA rank must be at least 1, got {args.lora_rank}.",
+                          f"LoRA 秩至少为 1，收到的是 {args.lora_rank}。")
     if args.gpu_memory_gib is not None and not args.gpu_memory_gib > 0:
-        raise StudioError(f"--gpu-memory-gib must be a positive number of GiB, got {args.gpu_memory_gib}.")
+        raise StudioError(f"--gpu-memory-gib must be a positive number of GiB, got {args.gpu_memory_gib}.",
+                          f"--gpu-memory-gib 必须是以 GiB 为单位的正数，收到的是 {args.gpu_memory_gib}。")
     if args.cpu and args.method == "qlora":
-        raise StudioError("QLoRA needs an NVIDIA GPU; on a CPU choose lora or full.")
+        raise StudioError("QLoRA needs an NVIDIA GPU; on a CPU choose lora or full.",
+                          "QLoRA 需要 NVIDIA GPU；在 CPU 上请选择 lora 或 full。")
 
     dims, source = catalog.resolve_dims(args.model)
     device = "cpu" if args.cpu else "cuda"

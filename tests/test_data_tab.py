@@ -211,7 +211,8 @@ def test_use_for_training_sets_ctx_data_with_a_readable_train_file(tmp_path, hom
     data = out["data"]
     assert set(data) == {"train_file", "eval_file", "format", "rows"} and data["format"] == "sft"
     folder = Path(data["train_file"]).parent
-    assert folder.parent == home / "datasets" and folder.name.startswith("company_policy_zh-")
+    # in the session's own folder: no other session replaces or lists it (tests/test_security.py)
+    assert folder.parent == home / "sessions" / "s" / "datasets" and folder.name.startswith("company_policy_zh-")
     rows, fmt = load_rows(data["train_file"])
     assert fmt == "sft" and len(rows) == data["rows"]
     eval_rows, _ = load_rows(data["eval_file"])

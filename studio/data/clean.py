@@ -58,13 +58,17 @@ class CleanOptions:
 
     def check(self) -> None:
         if self.pii not in PII_MODES:
-            raise StudioError(f"Personal data handling must be one of {', '.join(PII_MODES)}, not '{self.pii}'.")
+            raise StudioError(f"Personal data handling must be one of {', '.join(PII_MODES)}, not '{self.pii}'.",
+                              f"个人信息的处理方式必须是 {', '.join(PII_MODES)} 之一，而不是“{self.pii}”。")
         if not 0 < self.near_dup_threshold <= 1:
-            raise StudioError("The near-duplicate threshold must be between 0 and 1 (0.85 is usual).")
+            raise StudioError("The near-duplicate threshold must be between 0 and 1 (0.85 is usual).",
+                              "近似重复的阈值必须在 0 到 1 之间（通常取 0.85）。")
         if not 0 < self.garbled_share <= 1:
-            raise StudioError("The garbled share must be between 0 and 1 (0.3 is usual).")
+            raise StudioError("The garbled share must be between 0 and 1 (0.3 is usual).",
+                              "乱码比例必须在 0 到 1 之间（通常取 0.3）。")
         if self.cutoff_len < 0 or self.min_chars < 0 or self.token_sample < 1:
-            raise StudioError("The cutoff length and minimum answer length cannot be negative.")
+            raise StudioError("The cutoff length and minimum answer length cannot be negative.",
+                              "截断长度和最短回答长度不能是负数。")
 
 
 @dataclass

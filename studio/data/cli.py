@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = clean_file(args.input, args.out, args.report, mapping, options, tokenizer, name, mix, args.eval_out)
     except MemoryError:
-        raise StudioError("Ran out of memory while cleaning; split the file into smaller parts.") from None
+        raise StudioError("Ran out of memory while cleaning; split the file into smaller parts.",
+                          "清洗时内存不足；请把文件拆成几个小文件。") from None
     removed = ", ".join(f"{k} {v}" for k, v in report["removed"].items() if v) or "none"
     print(f"{report['input_rows']} rows in ({report['detected']}, {report['format']}), "
           f"{report['output_rows']} rows out; removed: {removed}.")
@@ -94,7 +95,8 @@ def _mapping(args) -> Mapping:
     for item in args.map:
         part, _, column = item.partition("=")
         if part not in _MAP_FIELDS or not column:
-            raise StudioError(f"--map takes PART=COLUMN with PART one of {', '.join(_MAP_FIELDS)}; got '{item}'.")
+            raise StudioError(f"--map takes PART=COLUMN with PART one of {', '.join(_MAP_FIELDS)}; got '{item}'.",
+                              f"--map 的格式是 PART=COLUMN，PART 取 {', '.join(_MAP_FIELDS)} 之一；收到的是“{item}”。")
         setattr(m, part, column)
     m.label_mode = args.label_mode
     return m

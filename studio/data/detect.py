@@ -51,6 +51,18 @@ _HELP = {
 }
 EXPECTED = ("instruction/input/output, prompt/response, question/answer (问题/答案), messages or conversations, "
             "prompt/chosen/rejected, or a text column")
+_HELP_ZH = {
+    "instruction": "一列问题和一列答案（instruction/input/output、prompt/response、question/answer、问题/答案）",
+    "conversation": "一列 messages 或 conversations（role/content 或 from/value）",
+    "reasoning": "问题、思考过程和答案三列",
+    "preference": "prompt、chosen 和 rejected 三列",
+    "unpaired": "prompt、completion 和 label 三列",
+    "text": "一列 text 或 content",
+}
+EXPECTED_ZH = ("instruction/input/output、prompt/response、question/answer（问题/答案）、messages 或 conversations、"
+               "prompt/chosen/rejected，或一列 text")
+_KIND_ZH = {"instruction": "指令", "conversation": "对话", "reasoning": "推理", "preference": "偏好",
+            "unpaired": "带好坏标签", "text": "纯文本"}
 
 ROLE_ALIASES = {"user": "user", "human": "user", "question": "user", "用户": "user",
                 "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
@@ -103,20 +115,26 @@ class Mapping:
     def check(self) -> None:
         """Raise a StudioError naming the columns found and what was expected, when unusable."""
         found = ", ".join(self.columns[:20]) or "none"
+        found_zh = "、".join(self.columns[:20]) or "无"
         if self.kind not in KINDS:
-            raise StudioError(f"Could not tell what the columns mean (found: {found}); expected {EXPECTED}.")
+            raise StudioError(f"Could not tell what the columns mean (found: {found}); expected {EXPECTED}.",
+                              f"看不出这些列的含义（找到的列：{found_zh}）；应为 {EXPECTED_ZH}。")
         need = {"instruction": ["prompt", "response"], "reasoning": ["prompt", "thinking", "response"],
                 "conversation": ["messages"], "preference": ["chosen", "rejected"],
                 "unpaired": ["prompt", "response", "label"], "text": ["text"]}[self.kind]
         missing = [n for n in need if not getattr(self, n)]
         if missing:
             raise StudioError(f"For {self.kind} data, choose a column for {' and '.join(missing)} "
-                              f"(found: {found}; expected {_HELP[self.kind]}).")
+                              f"(found: {found}; expected {_HELP[self.kind]}).",
+                              f"{_KIND_ZH.get(self.kind, self.kind)}数据需要为 {'和'.join(missing)} 选择一列。"
+                              f"找到的列：{found_zh}；应为{_HELP_ZH[self.kind]}。")
         unknown = [c for c in self.used().values() if self.columns and c not in self.columns]
         if unknown:
-            raise StudioError(f"No column named {', '.join(unknown)} (found: {found}).")
+            raise StudioError(f"No column named {', '.join(unknown)} (found: {found}).",
+                              f"没有名为 {'、'.join(unknown)} 的列（找到的列：{found_zh}）。")
         if self.label_mode not in ("sft", "pairs"):
-            raise StudioError("label_mode must be sft (keep the good answers) or pairs (make chosen/rejected pairs).")
+            raise StudioError("label_mode must be sft (keep the good answers) or pairs (make chosen/rejected pairs).",
+                              "label_mode 必须是 sft（保留好的回答）或 pairs（组成 chosen/rejected 偏好对）。")
 
 
 def _norm(name: str) -> str:

@@ -42,12 +42,20 @@ def load(path: str | Path, max_bytes: int | None = None) -> tuple[Table, Mapping
     return table, detect(table)
 
 
+_REASON_ZH = {"empty": "空白", "duplicate": "完全重复", "near_duplicate": "近似重复", "garbled": "乱码",
+              "too_long": "过长", "too_short": "过短", "personal_data": "个人信息", "unparseable": "无法解析",
+              "malformed": "格式错误", "identical_pair": "相同的偏好对", "labelled_bad": "标为坏回答",
+              "unpaired": "无法配对", "rebalanced": "再平衡"}
+
+
 def convert(table: Table, mapping: Mapping) -> Converted:
     converted = to_rows(table, mapping)
     if not converted.rows:
         reasons = {r.reason for r in converted.removed}
         raise StudioError(f"None of the {table.input_rows} rows of {table.source or 'the file'} could be used "
-                          f"({', '.join(sorted(reasons)) or 'no rows'}); check the column mapping.")
+                          f"({', '.join(sorted(reasons)) or 'no rows'}); check the column mapping.",
+                          f"{table.source or '这个文件'}的 {table.input_rows} 行数据没有一行能用"
+                          f"（{'、'.join(_REASON_ZH.get(r, r) for r in sorted(reasons)) or '没有数据行'}）；请检查列的对应关系。")
     return converted
 
 
@@ -185,7 +193,8 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
     src = Path(input_path)
     for target in (out_path, report_path, eval_path):
         if target and src.exists() and Path(target).resolve() == src.resolve():
-            raise StudioError(f"The output {target} would overwrite the input file; choose another name.")
+            raise StudioError(f"The output {target} would overwrite the input file; choose another name.",
+                              f"输出文件 {target} 会覆盖输入文件；请换一个名字。")
     started = time.perf_counter()
     table = read_file(src)
     mapping = mapping or detect(table)

@@ -24,6 +24,7 @@ TEXT_TYPES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "c
               ".txt": "txt", ".md": "txt", ".text": "txt"}
 BINARY_TYPES = {".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
 SUPPORTED = "JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT"
+SUPPORTED_ZH = "JSONL、JSON、CSV、TSV、Parquet、Excel（.xlsx）或 TXT"
 
 DEFAULT_UPLOAD_MB = 200
 
@@ -61,14 +62,15 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
     """Read any supported file. Raises StudioError with one plain sentence for anything unusable."""
     p = Path(path)
     if not p.exists():
-        raise StudioError(f"There is no file at {p}.")
+        raise StudioError(f"There is no file at {p}.", f"{p} 处没有文件。")
     if p.is_dir():
-        raise StudioError(f"{p} is a folder; choose a data file inside it.")
+        raise StudioError(f"{p} is a folder; choose a data file inside it.", f"{p} 是一个文件夹；请选择其中的数据文件。")
     size = p.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise StudioError(f"{p.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB upload limit.")
+        raise StudioError(f"{p.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB upload limit.",
+                          f"{p.name} 有 {size / 2**20:.0f} MB，超过了 {max_bytes / 2**20:.0f} MB 的上传上限。")
     if size == 0:
-        raise StudioError(f"{p.name} is empty.")
+        raise StudioError(f"{p.name} is empty.", f"{p.name} 是空文件。")
     suffix = p.suffix.lower()
     if suffix in BINARY_TYPES:
         kind = BINARY_TYPES[suffix]
@@ -76,13 +78,13 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
     else:
         text, encoding = decode_bytes(p.read_bytes(), p.name)
         if not text.strip():
-            raise StudioError(f"{p.name} holds only whitespace.")
+            raise StudioError(f"{p.name} holds only whitespace.", f"{p.name} 里只有空白字符。")
         kind = TEXT_TYPES.get(suffix) or _sniff_type(text, p.name)
         table = _READERS[kind](text, p.name)
         table.encoding = encoding
     table.source = p.name
     if not table.rows:
-        raise StudioError(f"{p.name} holds no rows of data.")
+        raise StudioError(f"{p.name} holds no rows of data.", f"{p.name} 里没有数据行。")
     return table
 
 
@@ -117,7 +119,8 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
             except UnicodeDecodeError:
                 pass
     if not candidates or b"\x00" in data[:4096] and not any(c[1].startswith("utf_16") for c in candidates):
-        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.")
+        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
+                          f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
 
     def implausible(c):
         sample = c[0][:20000]
@@ -125,7 +128,8 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
 
     text, enc, _ = min(candidates, key=implausible)
     if implausible((text, enc, 0)) > 0.05:
-        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.")
+        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
+                          f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
     return text, enc
 
 
@@ -161,7 +165,8 @@ def _read_jsonl(text: str, name: str) -> Table:
     if not rows and text.lstrip().startswith("["):  # a JSON array saved as .jsonl
         return _read_json(text, name)
     if not rows and skipped:
-        raise StudioError(f"No line of {name} is a JSON object (line {skipped[0]['number']}: {skipped[0]['detail']}).")
+        raise StudioError(f"No line of {name} is a JSON object (line {skipped[0]['number']}: {skipped[0]['detail']}).",
+                          f"{name} 中没有一行是 JSON 对象（第 {skipped[0]['number']} 行：{skipped[0]['detail']}）。")
     return Table(rows, _columns(rows), numbers, "jsonl", "line", skipped=skipped)
 
 
@@ -171,23 +176,29 @@ def _read_json(text: str, name: str) -> Table:
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" and text.lstrip().startswith("{"):  # one object per line: JSONL saved as .json
             return _read_jsonl(text, name)
-        raise StudioError(f"{name} is not valid JSON (line {e.lineno}: {e.msg}).") from None
+        raise StudioError(f"{name} is not valid JSON (line {e.lineno}: {e.msg}).",
+                          f"{name} 不是有效的 JSON（第 {e.lineno} 行：{e.msg}）。") from None
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if k.lower() not in _MESSAGE_KEYS and _is_rows(v)]
         if len(lists) != 1:
             keys = ", ".join(list(obj)[:10])
             why = "several lists of rows" if lists else "no list of rows"
+            why_zh = "包含多个数据行列表" if lists else "不包含数据行列表"
             raise StudioError(f"{name} is a single JSON object with {why} (keys: {keys}); "
-                              "expected a list of rows or an object wrapping exactly one, like {\"data\": [...]}.")
+                              "expected a list of rows or an object wrapping exactly one, like {\"data\": [...]}.",
+                              f"{name} 是单个 JSON 对象，{why_zh}（键：{keys}）；"
+                              "应为一个数据行列表，或只包着一个列表的对象，例如 {\"data\": [...]}。")
         obj = obj[lists[0]]
     if not isinstance(obj, list):
-        raise StudioError(f"{name} holds a single JSON {type(obj).__name__}, not a list of rows.")
+        raise StudioError(f"{name} holds a single JSON {type(obj).__name__}, not a list of rows.",
+                          f"{name} 里只有一个 JSON {type(obj).__name__}，而不是数据行列表。")
     rows = [r for r in obj if isinstance(r, dict)]
     numbers = [i for i, r in enumerate(obj, 1) if isinstance(r, dict)]
     skipped = [{"number": i, "reason": "unparseable", "detail": "not a JSON object", "raw": json.dumps(r, ensure_ascii=False)[:500]}
                for i, r in enumerate(obj, 1) if not isinstance(r, dict)]
     if not rows and obj:
-        raise StudioError(f"{name} is a list of {type(obj[0]).__name__}s, not of rows (JSON objects).")
+        raise StudioError(f"{name} is a list of {type(obj[0]).__name__}s, not of rows (JSON objects).",
+                          f"{name} 是 {type(obj[0]).__name__} 的列表，而不是数据行（JSON 对象）的列表。")
     return Table(rows, _columns(rows), numbers, "json", "item", skipped=skipped)
 
 
@@ -212,7 +223,7 @@ def _read_delimited(text: str, name: str, delimiter: str | None = None) -> Table
         rows.append({h: (record[i] if i < len(record) else "") for i, h in enumerate(header)})
         numbers.append(reader.line_num)
     if header is None:
-        raise StudioError(f"{name} holds no rows of data.")
+        raise StudioError(f"{name} holds no rows of data.", f"{name} 里没有数据行。")
     kind = "tsv" if delimiter == "\t" else "csv"
     # line_num is the physical line where a record ends; a record's start is what users look for.
     starts = _record_starts(numbers, rows)
@@ -266,7 +277,8 @@ def _read_parquet(p: Path) -> Table:
     try:
         rows = pq.read_table(p).to_pylist()
     except Exception as e:  # pyarrow raises several types for a broken or non-parquet file
-        raise StudioError(f"{p.name} is not a readable Parquet file ({type(e).__name__}).") from None
+        raise StudioError(f"{p.name} is not a readable Parquet file ({type(e).__name__}).",
+                          f"{p.name} 不是可读取的 Parquet 文件（{type(e).__name__}）。") from None
     return Table(rows, _columns(rows), list(range(1, len(rows) + 1)), "parquet", "item")
 
 
@@ -276,7 +288,8 @@ def _read_xlsx(p: Path) -> Table:
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except Exception as e:  # zipfile / openpyxl errors for a file that is not a workbook
-        raise StudioError(f"{p.name} is not a readable Excel workbook ({type(e).__name__}).") from None
+        raise StudioError(f"{p.name} is not a readable Excel workbook ({type(e).__name__}).",
+                          f"{p.name} 不是可读取的 Excel 工作簿（{type(e).__name__}）。") from None
     try:
         # The first sheet that holds anything: workbooks often start with an empty or notes sheet.
         for ws in wb.worksheets:
@@ -293,7 +306,8 @@ def _read_xlsx(p: Path) -> Table:
                 return Table(rows, header, numbers, "xlsx", "row")
     finally:
         wb.close()
-    raise StudioError(f"{p.name} holds no rows of data (every sheet is empty or has only a header).")
+    raise StudioError(f"{p.name} holds no rows of data (every sheet is empty or has only a header).",
+                      f"{p.name} 里没有数据行（每个工作表都是空的或只有表头）。")
 
 
 def _cell(v):

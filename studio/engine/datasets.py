@@ -47,7 +47,7 @@ def load_rows(path: str | Path) -> tuple[list[dict], str]:
     """(canonical rows, format) from any data file the data studio can read."""
     path = Path(path)
     if not path.is_file():
-        raise StudioError(f"The data file {path} does not exist.")
+        raise StudioError(f"The data file {path} does not exist.", f"数据文件 {path} 不存在。")
     rows = _read_canonical_jsonl(path)
     if rows is None:
         from studio.data import pipeline  # readers + detection, shared with the Data tab
@@ -55,11 +55,13 @@ def load_rows(path: str | Path) -> tuple[list[dict], str]:
         table, mapping = pipeline.load(path)
         rows = [r.data for r in pipeline.convert(table, mapping).rows]
     if not rows:
-        raise StudioError(f"The data file {path.name} has no rows to train on.")
+        raise StudioError(f"The data file {path.name} has no rows to train on.", f"数据文件 {path.name} 里没有可以训练的行。")
     formats = {row_format(r) for r in rows}
     if len(formats) != 1 or None in formats:
         raise StudioError(f"The data file {path.name} mixes row shapes ({', '.join(sorted(map(str, formats)))}); "
-                          "clean it in the Data tab first.")
+                          "clean it in the Data tab first.",
+                          f"数据文件 {path.name} 混有不同形式的行（{'、'.join(sorted(map(str, formats)))}）；"
+                          "请先在数据页清洗它。")
     return rows, formats.pop()
 
 
@@ -71,8 +73,11 @@ def check_stage(fmt: str, stage: str, name: str) -> None:
         return  # conversations can be trained on as plain text too
     human = {"sft": "instruction or conversation rows", "preference": "preference rows (prompt, chosen, rejected)",
              "text": "plain text"}
+    human_zh = {"sft": "指令或对话数据", "preference": "偏好数据（prompt、chosen、rejected）", "text": "纯文本"}
     raise StudioError(f"The {stage.upper()} stage needs {human[want]}, but {name} holds {human[fmt]}. "
-                      f"Choose the matching stage or another file.")
+                      f"Choose the matching stage or another file.",
+                      f"{stage.upper()} 阶段需要{human_zh[want]}，但 {name} 里是{human_zh[fmt]}。"
+                      "请选择对应的训练阶段，或换一个文件。")
 
 
 def split(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -97,7 +102,8 @@ def sft_dataset(rows: list[dict], tok, max_length: int):
     encoded = [tokenize_conversation(tok, r["messages"], max_length) for r in rows]
     encoded = [e for e in encoded if any(e["assistant_masks"])]  # a prompt filling the whole window teaches nothing
     if not encoded:
-        raise StudioError("Every row's answer is cut off by the sequence length: raise the sequence length.")
+        raise StudioError("Every row's answer is cut off by the sequence length: raise the sequence length.",
+                          "每一行的回答都被序列长度截掉了：请增大序列长度。")
     return Dataset.from_list(encoded)
 
 

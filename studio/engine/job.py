@@ -23,7 +23,7 @@ from pathlib import Path
 from studio.config import RunConfig
 from studio.engine import runs
 from studio.engine.metrics import MetricsLog
-from studio.errors import StudioError
+from studio.errors import Sentence, StudioError, from_os_error, joined
 from studio.paths import atomic_write_json, read_jsonl, write_jsonl
 
 STATES = ("idle", "preparing", "training", "saving", "completed", "stopped", "failed")
@@ -60,8 +60,10 @@ class Job:
         self.run_dir: Path | None = Path(run_dir) if run_dir else None
         self.resume_from: Path | None = Path(resume_from) if resume_from else None
         self.state = "idle"
-        self.error: str | None = None
+        self.error: str | None = None  # one plain sentence in English (summary.json "error") ...
+        self.error_zh: str | None = None  # ... and the same in Chinese (summary.json "error_zh")
         self.log: list[str] = []
+        self.log_zh: list[str] = []  # the same lines in Chinese, where a line has a translation
         self.metrics = MetricsLog()
         self.step = 0
         self.total_steps = 0
@@ -92,7 +94,12 @@ class Job:
         cfg = runs.load_run_config(run_dir)
         ck = runs.last_checkpoint(run_dir)
         if ck is None:
-            raise StudioError(f"The run {run_dir.name} has no checkpoint to resume from; start it again instead.")
+            raise StudioError(f"The run {run_dir.name} has no checkpoint to resume from; start it again instead.",
+                              f"训练 {run_dir.name} 没有可以继续的检查点；请重新开始训练。")
+        if _is_main_process():  # folders cut short by a kill while saving: the next saves write there again
+            for p in (run_dir / "checkpoints").glob("checkpoint-*"):
+                if p.is_dir() and runs.checkpoint_step(p) is None:
+                    shutil.rmtree(p, ignore_errors=True)
         return cls(cfg, run_dir=run_dir, resume_from=ck)
 
     # ---- control ---------------------------------------------------------------------------
@@ -103,8 +110,11 @@ class Job:
                 other = _current
                 eta = other.snapshot()["eta_s"] if other else None
                 when = f" It should end in about {_human_seconds(eta)}." if eta else ""
+                when_zh = f"预计大约 {_human_seconds(eta, 'zh')}后结束。" if eta else ""
                 raise StudioError(f"A training run is already going on this server (one at a time).{when} "
-                                  "You can watch it in the Train tab.")
+                                  "You can watch it in the Train tab.",
+                                  f"这台服务器上已经有一个训练在进行（一次只能跑一个）。{when_zh}"
+                                  "你可以在训练页查看它。")
             from studio.space import apply_limits, safe_mode
 
             for note in apply_limits(self.cfg):  # a public Space caps rows, length, model size and time
@@ -112,12 +122,13 @@ class Job:
             self.time_limit_s = safe_mode().max_train_seconds or None
             problems = self.cfg.validate()
             if problems:
-                raise StudioError(" ".join(problems))
+                raise StudioError(joined(problems), joined(problems, "zh"))
             from studio.evaluate.generate import DEVICE_LOCK
 
             if DEVICE_LOCK.queued() > 0:
                 raise StudioError("The Compare tab is generating answers right now; start training when it is done "
-                                  "(one thing at a time on the device).")
+                                  "(one thing at a time on the device).",
+                                  "对比页正在生成回答；请等它完成后再开始训练（设备一次只做一件事）。")
             self.state = "preparing"
             self.started_at = time.time()
             _current = self
@@ -127,7 +138,7 @@ class Job:
 
     def stop(self) -> None:
         self._stop_requested.set()
-        self._say("Stop requested: saving the adapter so far.")
+        self._say("Stop requested: saving the adapter so far.", "已请求停止：正在保存目前训练好的适配器。")
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -148,16 +159,21 @@ class Job:
             "state": self.state, "step": self.step, "total_steps": self.total_steps,
             "epoch": round(self.epoch, 3), "epochs": self.cfg.training.epochs,
             "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
-            "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error,
+            "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error, "error_zh": self.error_zh,
             "trainable_params": self.trainable_params, "total_params": self.total_params,
-            "log": list(self.log[-200:]), "metrics": self.metrics.snapshot(since),
+            "log": list(self.log[-200:]), "log_zh": list(self.log_zh[-200:]), "metrics": self.metrics.snapshot(since),
             "device": self.placement.device if self.placement else None,
             "precision": self.placement.precision if self.placement else None,
         }
 
     # ---- the thread ------------------------------------------------------------------------
-    def _say(self, line: str) -> None:
-        self.log.append(time.strftime("%H:%M:%S ") + line)
+    def _say(self, line: str, zh: str | None = None) -> None:
+        """One log line, in English and (given as `zh`, or carried by a Sentence) in Chinese."""
+        stamp = time.strftime("%H:%M:%S ")
+        en = line.en if isinstance(line, Sentence) else str(line)
+        zh = zh or (line.zh if isinstance(line, Sentence) else en)
+        self.log_zh.append(stamp + zh)  # first: a reader of len(log) finds log_zh as long
+        self.log.append(stamp + en)
 
     def _run(self) -> None:
         trainer = None
@@ -167,17 +183,22 @@ class Job:
             result = trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
             if self._nonfinite:
                 raise StudioError("The loss became NaN or infinite, so training stopped: the learning rate is likely "
-                                  "too high. Lower it (for example by 10x) and start again.")
+                                  "too high. Lower it (for example by 10x) and start again.",
+                                  "损失变成了 NaN 或无穷大，训练已停止：学习率很可能太高了。请把它调低"
+                                  "（例如降到十分之一）后重新开始。")
             self.state = "saving"
             self._save_final(trainer)
             self.state = "stopped" if self._stop_requested.is_set() else "completed"
-            self._say("Stopped; the adapter so far is saved. Resume continues from here." if self.state == "stopped"
-                      else "Training completed.")
+            if self.state == "stopped":
+                self._say("Stopped; the adapter so far is saved. Resume continues from here.",
+                          "已停止；目前训练好的适配器已保存。点击“继续训练”可从这里接着训练。")
+            else:
+                self._say("Training completed.", "训练完成。")
             self._write_summary(train_loss=getattr(result, "training_loss", None))
         except BaseException as e:  # the process lives on, whatever happened in the run
             self.state = "failed"
-            self.error = _explain(e, self)
-            self._say("Failed: " + self.error)
+            self.error, self.error_zh = _explain(e, self)
+            self._say("Failed: " + self.error, "失败：" + self.error_zh)
             if not isinstance(e, StudioError) and os.environ.get("STUDIO_DEBUG"):
                 traceback.print_exc()
         finally:
@@ -202,6 +223,7 @@ class Job:
         if self.run_dir is None:
             self.run_dir = _shared_run_dir(cfg, self.output_dir)
         self.metrics = MetricsLog(self.run_dir / runs.METRICS if _is_main_process() else None)
+        self._write_summary()  # "preparing", and who runs it: a kill from here on reads as interrupted
         self.placement = devices.choose(cfg.training.device, cfg.training.precision)
         self._say(self.placement.reason)
         train_rows, eval_rows = self._data()
@@ -210,7 +232,8 @@ class Job:
         if self.resume_from is not None:
             state = _read_trainer_state(self.resume_from)
             self.metrics.drop_after(state.get("global_step", 0))
-            self._say(f"Resuming from {self.resume_from.name} (step {state.get('global_step', 0)}).")
+            self._say(f"Resuming from {self.resume_from.name} (step {state.get('global_step', 0)}).",
+                      f"从 {self.resume_from.name} 继续训练（第 {state.get('global_step', 0)} 步）。")
         trainer = build_trainer(self, train_rows, eval_rows)
         return trainer
 
@@ -237,7 +260,8 @@ class Job:
         if _is_main_process():
             write_jsonl(data_dir / "train.jsonl", train)
             write_jsonl(data_dir / "eval.jsonl", ev)
-        self._say(f"Data: {len(train)} training rows, {len(ev)} validation rows.")
+        self._say(f"Data: {len(train)} training rows, {len(ev)} validation rows.",
+                  f"数据：{len(train)} 行训练数据，{len(ev)} 行验证数据。")
         return train, ev
 
     # ---- callbacks from StudioCallback ------------------------------------------------------
@@ -248,9 +272,13 @@ class Job:
         if model is not None and not self.trainable_params:
             self.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
             self.total_params = sum(p.numel() for p in model.parameters())
+        self._write_summary()
         self._say(f"Training {self.total_steps - self.step} steps on {self.placement.device} ({self.placement.precision}); "
                   f"{self.trainable_params:,} trainable parameters "
-                  f"({100 * self.trainable_params / max(1, self.total_params):.2f}% of {self.total_params:,}).")
+                  f"({100 * self.trainable_params / max(1, self.total_params):.2f}% of {self.total_params:,}).",
+                  f"在 {self.placement.device} 上训练 {self.total_steps - self.step} 步（{self.placement.precision}）；"
+                  f"可训练参数 {self.trainable_params:,} 个"
+                  f"（占全部 {self.total_params:,} 个的 {100 * self.trainable_params / max(1, self.total_params):.2f}%）。")
 
     def _on_step(self, state) -> None:
         self.step = int(state.global_step)
@@ -266,9 +294,12 @@ class Job:
         trainer.save_model(str(tmp))
         trainer.processing_class.save_pretrained(str(tmp))
         (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the run's config.yaml says it all
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)  # the previous good adapter stays until the new one is complete
+        old = target.with_name(target.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():  # the previous good adapter stays until the new one is complete
+            os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
 
     def _write_summary(self, train_loss: float | None = None) -> None:
         if not _is_main_process() or self.run_dir is None:
@@ -304,7 +335,10 @@ class Job:
             "method": self.cfg.method.method,
             "model": self.cfg.model.name,
             "error": self.error,
+            "error_zh": self.error_zh,
         }
+        if self.state in runs.ACTIVE:
+            summary.update(runs.process_id())
         atomic_write_json(self.run_dir / runs.SUMMARY, summary)
 
 
@@ -364,19 +398,37 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
 
 
-def _explain(e: BaseException, job: Job) -> str:
+def _explain(e: BaseException, job: Job) -> tuple[str, str]:
+    """(English, Chinese): why the run failed, as one plain sentence a person can act on."""
     if isinstance(e, StudioError):
-        return str(e)
+        return e.text("en"), e.text("zh")
+    if (disk := from_os_error(e)) is not None:
+        return disk.text("en"), disk.text("zh")
     if _is_oom(e):
         return _oom_advice(job)
     if isinstance(e, KeyboardInterrupt):
-        return "Interrupted."
+        return "Interrupted.", "已中断。"
     first = str(e).splitlines()[0] if str(e) else ""
-    return f"Training failed with an unexpected error ({type(e).__name__}: {first}). The app is still running."
+    return (f"Training failed with an unexpected error ({type(e).__name__}: {first}). The app is still running.",
+            f"训练因意外错误而失败（{type(e).__name__}：{first}）。应用仍在运行。")
 
 
-def _oom_advice(job: Job) -> str:
+def _oom_advice(job: Job) -> tuple[str, str]:
+    """(English, Chinese) advice after running out of memory. The English names the memory
+    estimator's own recommendations when it has some; both fall back to the usual remedies."""
     base = "Out of memory: the model, its training state and this batch did not fit on the device."
+    base_zh = "内存不足：模型、训练状态和这一批数据在设备上放不下。"
+    t = job.cfg.training
+    usual = []  # (English, Chinese)
+    if t.batch_size > 1:
+        usual.append((f"lower the batch size to {max(1, t.batch_size // 2)} and raise gradient accumulation to "
+                      f"{t.grad_accum * 2}",
+                      f"把批量减小到 {max(1, t.batch_size // 2)}，并把梯度累积增大到 {t.grad_accum * 2}"))
+    usual.append(("turn on gradient checkpointing", "打开梯度检查点"))
+    usual.append((f"shorten the sequence length to {max(128, t.max_length // 2)}",
+                  f"把序列长度缩短到 {max(128, t.max_length // 2)}"))
+    if job.cfg.method.method == "full":
+        usual.append(("use LoRA instead of full fine-tuning", "改用 LoRA，而不是全量微调"))
     tips = []
     try:
         from studio.engine.trainers import memory_recommendations
@@ -385,24 +437,18 @@ def _oom_advice(job: Job) -> str:
     except Exception:
         pass
     if not tips:
-        t = job.cfg.training
-        tips = []
-        if t.batch_size > 1:
-            tips.append(f"lower the batch size to {max(1, t.batch_size // 2)} and raise gradient accumulation to "
-                        f"{t.grad_accum * 2}")
-        tips.append("turn on gradient checkpointing")
-        tips.append(f"shorten the sequence length to {max(128, t.max_length // 2)}")
-        if job.cfg.method.method == "full":
-            tips.append("use LoRA instead of full fine-tuning")
-    return base + " Try: " + "; ".join(tips) + ". The app is still running."
+        tips = [en for en, _ in usual]
+    return (base + " Try: " + "; ".join(tips) + ". The app is still running.",
+            base_zh + "可以试试：" + "；".join(zh for _, zh in usual) + "。应用仍在运行。")
 
 
-def _human_seconds(s: float | None) -> str:
+def _human_seconds(s: float | None, lang: str = "en") -> str:
     if s is None:
         return "?"
     s = int(s)
+    zh = lang == "zh"
     if s < 90:
-        return f"{s} s"
+        return f"{s} 秒" if zh else f"{s} s"
     if s < 5400:
-        return f"{round(s / 60)} min"
-    return f"{s / 3600:.1f} h"
+        return f"{round(s / 60)} 分钟" if zh else f"{round(s / 60)} min"
+    return f"{s / 3600:.1f} 小时" if zh else f"{s / 3600:.1f} h"

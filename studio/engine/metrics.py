@@ -83,12 +83,13 @@ class StudioCallback(TrainerCallback):
         self.job = job
         self._last_tokens = None
         self._last_time = None
+        self._last_save = time.time()
         self.peak_rss = 0
 
     # --- progress ---------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kw):
         self.job._on_train_begin(state, kw.get("model"))
-        self._last_time = time.time()
+        self._last_time = self._last_save = time.time()
 
     def on_step_end(self, args, state, control, **kw):
         self.job._on_step(state)
@@ -96,11 +97,18 @@ class StudioCallback(TrainerCallback):
         limit = self.job.time_limit_s
         if limit and self.job.started_at and time.time() - self.job.started_at > limit:
             self.job.stop()
+        every = float(self.job.cfg.training.save_minutes or 0) * 60
+        if every > 0 and time.time() - self._last_save > every:
+            control.should_save = True  # a kill loses at most `save_minutes` of training
         if self.job._stop_requested.is_set():
             # Save where we are so a resume continues at this very step, then stop.
             control.should_save = True
             control.should_training_stop = True
         return control
+
+    def on_save(self, args, state, control, **kw):
+        self._last_save = time.time()
+        self.job._write_summary()  # the folder tells how far it got, should the process die now
 
     def on_epoch_end(self, args, state, control, **kw):
         self.job._on_step(state)

@@ -4,7 +4,9 @@ summary.json, votes.jsonl and eval.json (see DESIGN.md). Plain functions over pa
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -60,7 +62,8 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 def load_run_config(run_dir: str | Path) -> RunConfig:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG).is_file():
-        raise StudioError(f"{run_dir} is not a run folder (it has no {CONFIG}).")
+        raise StudioError(f"{run_dir} is not a run folder (it has no {CONFIG}).",
+                          f"{run_dir} 不是训练文件夹（里面没有 {CONFIG}）。")
     return RunConfig.load(run_dir / CONFIG)
 
 
@@ -73,14 +76,62 @@ def list_runs(parent: str | Path | None = None) -> list[Path]:
     return sorted(runs, key=lambda p: p.name, reverse=True)
 
 
+def checkpoint_step(ck: Path) -> int | None:
+    """The step a checkpoint folder holds, or None when it is incomplete. The trainer writes
+    trainer_state.json last, after the weights, optimizer and scheduler: a folder cut short by a kill has
+    none, or one that does not parse."""
+    try:
+        state = json.loads((ck / "trainer_state.json").read_text(encoding="utf-8"))
+        return int(state["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def last_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint (an incomplete one, left by a kill while saving, is skipped)."""
     ck = Path(run_dir) / "checkpoints"
     if not ck.is_dir():
         return None
-    cands = [p for p in ck.glob("checkpoint-*") if p.is_dir() and (p / "trainer_state.json").is_file()]
-    if not cands:
-        return None
-    return max(cands, key=lambda p: int(p.name.split("-")[-1]) if p.name.split("-")[-1].isdigit() else -1)
+    good = [(step, p) for p in ck.glob("checkpoint-*") if p.is_dir() and (step := checkpoint_step(p)) is not None]
+    return max(good, key=lambda sp: sp[0])[1] if good else None
+
+
+# A run's status as its folder tells it. summary.json says "training" from the first step on, with the
+# process that runs it; when that process is gone (killed, machine restarted) the run was interrupted.
+ACTIVE = ("preparing", "training", "saving")
+
+
+def process_id() -> dict:
+    """Who runs a run, as written in its summary.json while it trains."""
+    import psutil
+
+    me = psutil.Process()
+    return {"pid": me.pid, "pid_started": round(me.create_time(), 2), "host": socket.gethostname()}
+
+
+def _owner_alive(s: dict) -> bool:
+    """Is the process named in a summary still running (the same one: pids are reused)?"""
+    import psutil
+
+    if s.get("host") not in (None, socket.gethostname()) or not s.get("pid") or s.get("pid") == os.getpid():
+        return False
+    try:
+        return abs(psutil.Process(int(s["pid"])).create_time() - float(s.get("pid_started") or 0)) < 1.0
+    except (psutil.Error, ValueError, TypeError):
+        return False
+
+
+def run_status(run_dir: str | Path, live_run_dir: str | Path | None = None, live_state: str | None = None) -> str:
+    """completed / stopped / failed / interrupted, or the live state of the run this process is running."""
+    if live_run_dir is not None and Path(live_run_dir) == Path(run_dir) and live_state:
+        return live_state
+    s = read_summary(run_dir)
+    status = s.get("status")
+    if status in ACTIVE:
+        return status if _owner_alive(s) else "interrupted"
+    if not status:
+        return "interrupted" if last_checkpoint(run_dir) else "failed"
+    return status
 
 
 def load_run_model(run_dir: str | Path, device: str | None = None):
@@ -90,7 +141,7 @@ def load_run_model(run_dir: str | Path, device: str | None = None):
     """
     import torch
 
-    from studio.models.loading import load_model, load_tokenizer
+    from studio.models.loading import check_safetensors, load_model, load_tokenizer
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
@@ -104,6 +155,7 @@ def load_run_model(run_dir: str | Path, device: str | None = None):
     if (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 
+        check_safetensors(adapter, "adapter")  # PEFT would fall back to unpickling adapter_model.bin
         tok = load_tokenizer(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision)
         base = load_model(cfg.model.name, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
                           revision=cfg.model.revision)
@@ -112,7 +164,8 @@ def load_run_model(run_dir: str | Path, device: str | None = None):
         tok = load_tokenizer(str(full))
         model = load_model(str(full), dtype=dtype)
     else:
-        raise StudioError(f"The run {run_dir.name} has no trained model yet (no adapter/ or model/ folder).")
+        raise StudioError(f"The run {run_dir.name} has no trained model yet (no adapter/ or model/ folder).",
+                          f"训练 {run_dir.name} 还没有训练好的模型（没有 adapter/ 或 model/ 文件夹）。")
     model.to(device)
     model.eval()
     return model, tok, cfg

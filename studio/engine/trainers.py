@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from studio.config import RunConfig
 from studio.engine.metrics import StudioCallback
+from studio.errors import Sentence
 
 TRAINER_LOG_LEVEL = "warning"
 
@@ -71,18 +72,22 @@ def _device_capacity(device: str) -> int | None:
 
 
 def want_gradient_checkpointing(cfg: RunConfig, device: str, precision: str | None = None) -> tuple[bool, str]:
+    """(on, why): why is a Sentence (a str in English that carries its Chinese, `.zh`)."""
     setting = str(cfg.training.gradient_checkpointing).lower()
     if setting in ("true", "on"):
-        return True, "Gradient checkpointing on, as set."
+        return True, Sentence("Gradient checkpointing on, as set.", "梯度检查点：已按设置打开。")
     if setting in ("false", "off"):
-        return False, "Gradient checkpointing off, as set."
+        return False, Sentence("Gradient checkpointing off, as set.", "梯度检查点：已按设置关闭。")
     est = memory_estimate(cfg, gradient_checkpointing=False, device=device, precision=precision)
     total = getattr(est, "total_bytes", None)
     capacity = _device_capacity(device)
     if total and capacity and total > 0.9 * capacity:
-        return True, (f"Gradient checkpointing on: without it this run needs about {total / 2**30:.1f} GiB, "
-                      f"more than 90% of the {capacity / 2**30:.1f} GiB available.")
-    return False, "Gradient checkpointing off: the run fits in memory without it, and it is faster off."
+        return True, Sentence(f"Gradient checkpointing on: without it this run needs about {total / 2**30:.1f} GiB, "
+                              f"more than 90% of the {capacity / 2**30:.1f} GiB available.",
+                              f"梯度检查点已打开：不开的话这次训练约需 {total / 2**30:.1f} GiB，"
+                              f"超过可用的 {capacity / 2**30:.1f} GiB 的 90%。")
+    return False, Sentence("Gradient checkpointing off: the run fits in memory without it, and it is faster off.",
+                           "梯度检查点已关闭：不开也放得下，而且关闭时更快。")
 
 
 def _peft_config(cfg: RunConfig):
@@ -162,7 +167,7 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
         job.estimate_allocated_bytes = int(est.allocated_bytes)
 
     tok = load_tokenizer(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision)
-    job._say(f"Loading the model {cfg.model.name} ...")
+    job._say(f"Loading the model {cfg.model.name} ...", f"正在加载模型 {cfg.model.name} ……")
     device_map = {"": placement.device} if placement.device == "cuda" else None
     model = load_model(cfg.model.name, dtype=placement.weights_dtype, device_map=device_map,
                        quantization_config=_quantization_config(cfg),

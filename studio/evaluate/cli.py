@@ -60,15 +60,18 @@ def _data_file(args) -> Path:
         p = Path(args.run_dir) / "data" / name
         if p.is_file():
             return p
-    raise StudioError("Give the rows to score with --data FILE (this run has no data/eval.jsonl).")
+    raise StudioError("Give the rows to score with --data FILE (this run has no data/eval.jsonl).",
+                      "请用 --data FILE 指定要评分的数据（这次训练没有 data/eval.jsonl）。")
 
 
 def run(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise StudioError(f"{run_dir} is not a run folder (it has no config.yaml).")
+        raise StudioError(f"{run_dir} is not a run folder (it has no config.yaml).",
+                          f"{run_dir} 不是训练文件夹（里面没有 config.yaml）。")
     if args.max_new_tokens < 1 or args.batch_size < 1:
-        raise StudioError("--max-new-tokens and --batch-size must be at least 1.")
+        raise StudioError("--max-new-tokens and --batch-size must be at least 1.",
+                          "--max-new-tokens 和 --batch-size 都至少为 1。")
     data = _data_file(args)
     rows = load_rows(data, args.max_rows)
     pair = load_pair(run_dir, device=args.device)
@@ -86,7 +89,7 @@ def run(args) -> int:
     if args.edge_cases:
         path = Path(args.edge_cases)
         if not path.is_file():
-            raise StudioError(f"No edge-case file at {path}.")
+            raise StudioError(f"No edge-case file at {path}.", f"{path} 处没有边界用例文件。")
         prompts = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         edge = run_to_end(edge_case_steps(pair, prompts, settings, is_busy=not_busy), show)
         update_eval(run_dir, edge_cases=edge)

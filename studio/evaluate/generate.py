@@ -28,8 +28,8 @@ class DeviceBusy(StudioError):
     """The device is taken (a training run, or a queue that did not move in time)."""
 
     def __init__(self, message: str, message_zh: str = ""):
-        super().__init__(message)
-        self.message_zh = message_zh or message
+        super().__init__(message, message_zh)
+        self.message_zh = self.zh
 
 
 @dataclass
@@ -142,7 +142,8 @@ class ModelPair:
                 with self.model.disable_adapter():
                     yield self.model
             else:
-                raise StudioError("This model has no adapter to switch off, so there is no base to compare with.")
+                raise StudioError("This model has no adapter to switch off, so there is no base to compare with.",
+                                  "这个模型没有可以关闭的适配器，所以没有基座模型可以对比。")
         else:
             raise ValueError(f"which must be one of {MODELS}")
 

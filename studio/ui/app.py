@@ -6,11 +6,15 @@ import importlib
 
 import gradio as gr
 
+from studio.ui import language
 from studio.ui.context import Context
+from studio.ui.guard import guard_handlers
 from studio.ui.i18n import register, t, translations
+from studio.ui.priority import YieldToTraining
 
 register({
     "app.title": ("Fine-tuning Studio", "微调工作室"),
+    "app.language": ("Language", "语言"),
     "app.tagline": ("Clean your data, check the memory fit, train a LoRA while watching it learn, and prove in a "
                     "blind test that it got better.",
                     "清洗数据、检查显存是否够用、边看曲线边训练 LoRA，并用盲测证明模型确实变好了。"),
@@ -41,16 +45,28 @@ def available_tabs() -> list:
 def build_app(is_space: bool = False) -> gr.Blocks:
     tabs = available_tabs()
     with gr.Blocks(title="Fine-tuning Studio") as demo:
-        with gr.Column(elem_classes="studio-header"):
-            gr.Markdown("# Fine-tuning Studio · 微调工作室")
-            gr.Markdown(t("app.tagline"))
+        with gr.Row(elem_classes="studio-header"):
+            with gr.Column(scale=5):
+                gr.Markdown("# Fine-tuning Studio · 微调工作室")
+                gr.Markdown(t("app.tagline"))
+            lang = gr.Radio(list(language.CHOICES), value="auto", label=t("app.language"), scale=1, min_width=220,
+                            elem_id="studio-language")
         ctx = Context.create(is_space=is_space)
         with gr.Tabs():
             for mod in tabs:
                 with gr.Tab(mod.TITLE, id=mod.__name__.rsplit(".", 1)[-1]):
                     mod.build(ctx)
-    return demo
+        # The switch shows the choice stored in the cookie; choosing reloads the page in that language.
+        def chosen(request: gr.Request) -> str:
+            return language.cookie_choice(request.headers.get("cookie", ""))
+
+        demo.load(chosen, None, lang, show_progress="hidden")
+        lang.input(None, lang, None, js=language.SWITCH_JS)
+    return guard_handlers(demo)
 
 
 def launch_kwargs() -> dict:
-    return dict(i18n=translations(), css=CSS, theme=gr.themes.Soft())
+    from starlette.middleware import Middleware
+
+    return dict(i18n=translations(), css=CSS, theme=gr.themes.Soft(),
+                app_kwargs={"middleware": [Middleware(language.LanguageMiddleware), Middleware(YieldToTraining)]})

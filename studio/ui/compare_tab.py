@@ -14,6 +14,7 @@ browser, and check that nothing a handler sends before a vote names a model.
 from __future__ import annotations
 
 import html
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,9 +22,10 @@ from typing import Callable, Iterator
 import gradio as gr
 import pandas as pd
 
+from studio import paths
 from studio.engine import runs
 from studio.engine.job import is_busy as training_busy
-from studio.errors import StudioError
+from studio.errors import StudioError, error_text
 from studio.evaluate import report
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.arena import get_arena, new_voter_id
@@ -240,11 +242,11 @@ def run_choices() -> list[tuple[str, str]]:
 def checked_run(run_dir: str | None, lang: str = "en") -> Path:
     """The run folder, if it is one the app lists: a value from the browser never names another folder."""
     if run_dir:
-        want = Path(run_dir).resolve()
+        want = paths.confine(run_dir)  # the one gate for paths from the page; then: a listed run
         for rd in runs.list_runs():
             if rd.resolve() == want and has_model(rd):
                 return rd
-    raise StudioError(text("compare.no_run", lang))
+    raise StudioError(text("compare.no_run", "en"), text("compare.no_run", "zh"))
 
 
 def validation_file(run_dir: str | Path) -> Path | None:
@@ -276,7 +278,7 @@ def describe_run(run_dir: str | None, lang: str = "en", is_busy: Callable[[], bo
         rd = checked_run(run_dir, lang)
         cfg = runs.load_run_config(rd)
     except StudioError as e:
-        return "⚠️ " + str(e)
+        return "⚠️ " + error_text(e, lang)
     records = votes_mod.read_records(rd / votes_mod.VOTES_FILE)
     kind = "lora" if (rd / "adapter" / "adapter_config.json").is_file() else "full"
     line = text("compare.run_line", lang, run=rd.name, model=cfg.model.name, kind=text(f"compare.kind.{kind}", lang),
@@ -297,9 +299,9 @@ def _busy_line(is_busy: Callable[[], bool], lang: str) -> str:
 def _message(e: BaseException, lang: str) -> str:
     """An exception as one line for the page: the engine's own polite sentence when it has one."""
     if isinstance(e, DeviceBusy):
-        return "⏳ " + (e.message_zh if lang == "zh" else str(e))
+        return "⏳ " + error_text(e, lang)
     if isinstance(e, StudioError):
-        return "⚠️ " + str(e)
+        return "⚠️ " + error_text(e, lang)
     return "⚠️ " + text("compare.failed", lang, error=f"{type(e).__name__}: {e}")
 
 
@@ -333,7 +335,7 @@ def _messages(prompt: str, sampled: list[dict] | None, lang: str):
     question; the box's text otherwise."""
     prompt = (prompt or "").strip()
     if not prompt:
-        raise StudioError(text("compare.no_prompt", lang))
+        raise StudioError(text("compare.no_prompt", "en"), text("compare.no_prompt", "zh"))
     if sampled and sampled[-1].get("role") == "user" and str(sampled[-1].get("content", "")).strip() == prompt:
         return list(sampled)
     return prompt
@@ -378,7 +380,7 @@ def vote(run_dir: str | None, round_id: str | None, choice: str, voter_id: str, 
     try:
         rd = checked_run(run_dir, lang)
         if not round_id:
-            raise StudioError(text("compare.no_round", lang))
+            raise StudioError(text("compare.no_round", "en"), text("compare.no_round", "zh"))
         result = get_arena(rd, is_busy=is_busy).vote(round_id, choice, voter_id)
     except Exception as e:
         return {"reveal": _message(e, lang)}
@@ -392,7 +394,7 @@ def rate(run_dir: str | None, round_id: str | None, voter_id: str, rating_a, rat
     try:
         rd = checked_run(run_dir, lang)
         if not round_id:
-            raise StudioError(text("compare.no_round", lang))
+            raise StudioError(text("compare.no_round", "en"), text("compare.no_round", "zh"))
         result = get_arena(rd, is_busy=is_busy).rate(round_id, voter_id, rating_a, rating_b)
     except Exception as e:
         return {"reveal": _message(e, lang)}
@@ -463,18 +465,31 @@ def _untitled(fig):
     return fig
 
 
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def servable(path: str, session: str) -> str:
+    from studio.ui.data_tab import servable as serve
+
+    return serve(path, session)
+
+
 # ---- the data flywheel -------------------------------------------------------------------------------
 
-def save_preferences(run_dir: str | None, lang: str = "en") -> dict:
-    """Votes with a winner -> RUN/data/preferences.jsonl (prompt, chosen, rejected). Reads votes.jsonl
-    directly (what Arena.save_preferences does), so the model need not be loaded to save."""
+def save_preferences(run_dir: str | None, lang: str = "en", session: str | None = None) -> dict:
+    """Votes with a winner -> a preferences.jsonl (prompt, chosen, rejected). Reads votes.jsonl directly
+    (what Arena.save_preferences does), so the model need not be loaded to save. From the page (a
+    `session`), the file goes into that session's own folder under a fresh name, so what this person
+    hands to training is not replaced by another voter's save; without one, RUN/data/preferences.jsonl."""
     try:
         rd = checked_run(run_dir, lang)
     except StudioError as e:
         return {"flywheel": _message(e, lang), "preferences": {}, "use_ready": False}
     if not votes_mod.preference_pairs(votes_mod.read_records(rd / votes_mod.VOTES_FILE)):
         return {"flywheel": text("compare.no_prefs", lang), "preferences": {}, "use_ready": False}
-    path, n = votes_mod.save_preference_pairs(rd)
+    out = _session_folder(session, "preferences", rd) / "preferences.jsonl" if session else None
+    path, n = votes_mod.save_preference_pairs(rd, out)
     model = runs.load_run_config(rd).model.name
     return {"flywheel": text("compare.prefs_saved", lang, n=n, path=path, model=model),
             "preferences": {"train_file": str(path), "rows": n, "model": model}, "use_ready": True}
@@ -605,7 +620,7 @@ def run_scores(run_dir: str | None, max_rows=100, max_new_tokens=128, lang: str 
         rd = _prepare(run_dir, lang, is_busy)
         data_file = validation_file(rd)
         if data_file is None:
-            raise StudioError(text("compare.no_eval_data", lang))
+            raise StudioError(text("compare.no_eval_data", "en"), text("compare.no_eval_data", "zh"))
         rows = load_rows(data_file, max(0, int(max_rows or 0)))
         yield {"checks_status": "", "progress": progress_html(text("compare.loading", lang), 0.0)}
         pair = get_arena(rd, is_busy=is_busy).pair
@@ -630,7 +645,7 @@ def run_consistency(run_dir: str | None, times=5, n_prompts=5, max_new_tokens=12
         rd = _prepare(run_dir, lang, is_busy)
         prompts = [r.messages for r in validation_prompts(rd)[:max(1, int(n_prompts or 1))]]
         if not prompts:
-            raise StudioError(text("compare.no_eval_data", lang))
+            raise StudioError(text("compare.no_eval_data", "en"), text("compare.no_eval_data", "zh"))
         times = max(2, int(times or 2))
         yield {"checks_status": "", "progress": progress_html(text("compare.loading", lang), 0.0)}
         pair = get_arena(rd, is_busy=is_busy).pair
@@ -657,7 +672,7 @@ def run_edge_cases(run_dir: str | None, prompts_text: str, max_new_tokens=128, t
         rd = _prepare(run_dir, lang, is_busy)
         prompts = [line.strip() for line in (prompts_text or "").splitlines() if line.strip()][:MAX_EDGE_CASES]
         if not prompts:
-            raise StudioError(text("compare.no_edge", lang))
+            raise StudioError(text("compare.no_edge", "en"), text("compare.no_edge", "zh"))
         yield {"checks_status": "", "progress": progress_html(text("compare.loading", lang), 0.0)}
         pair = get_arena(rd, is_busy=is_busy).pair
         result = None
@@ -675,17 +690,23 @@ def run_edge_cases(run_dir: str | None, prompts_text: str, max_new_tokens=128, t
         yield {"progress": "", "checks_status": _message(e, lang)}
 
 
-def export(run_dir: str | None, lang: str = "en") -> dict:
-    """Every table of the tab as CSV (RUN/eval_export/), offered as downloads."""
+def _session_folder(session: str, kind: str, run_dir: Path) -> Path:
+    """A new folder of this browser session's own for files written from run_dir (see studio.paths.session_dir)."""
+    return paths.session_dir(session) / kind / f"{run_dir.name}-{time.time_ns()}"
+
+
+def export(run_dir: str | None, lang: str = "en", session: str | None = None) -> dict:
+    """Every table of the tab as CSV, offered as downloads: into a new folder of the session's own from the
+    page (two people exporting at once never overwrite each other's files), else RUN/eval_export/."""
     try:
         rd = checked_run(run_dir, lang)
     except StudioError as e:
         return {"checks_status": _message(e, lang), "files": None}
-    paths = report.export_csv(rd)
-    if not paths:
+    written = report.export_csv(rd, _session_folder(session, "compare-exports", rd) if session else None)
+    if not written:
         return {"checks_status": text("compare.nothing_to_export", lang), "files": None}
-    return {"checks_status": text("compare.exported", lang, n=len(paths), dir=paths[0].parent),
-            "files": [str(p) for p in paths]}
+    return {"checks_status": text("compare.exported", lang, n=len(written), dir=written[0].parent),
+            "files": [str(p) for p in written]}
 
 
 def open_run(run_dir: str | None, voter_id: str = "", lang: str = "en",
@@ -930,7 +951,7 @@ def build(ctx) -> dict:
 
     # ---- the data flywheel
     def on_save(value, request: gr.Request):
-        return ui(save_preferences(value, lang_of(request)))
+        return ui(save_preferences(value, lang_of(request), _session(request)))
 
     save_btn.click(on_save, run_dd, outputs("flywheel", "preferences", "use_ready"))
 
@@ -965,7 +986,11 @@ def build(ctx) -> dict:
                    show_progress="hidden", concurrency_limit=1, concurrency_id="compare-checks")
 
     def on_export(value, request: gr.Request):
-        return ui(export(value, lang_of(request)))
+        session = _session(request)
+        out = export(value, lang_of(request), session)
+        if out.get("files"):  # served from a temp folder of this session's (gradio serves no other folder)
+            out["files"] = [servable(f, session) for f in out["files"]]
+        return ui(out)
 
     export_btn.click(on_export, run_dd, outputs("checks_status", "files"))
 

@@ -10,7 +10,8 @@ dict the Train tab reads from `ctx.data`. `build(ctx)` only maps them to compone
 drive the tab without a browser.
 
 All the data work is the engine's (studio.data.pipeline); the user's file is only ever read. Copies of
-uploads live in `studio_home()/uploads/<session>/`, prepared sets in `studio_home()/datasets/<name>-<time>/`.
+uploads live in `studio_home()/uploads/<session>/`, prepared sets in the session's own folder
+(`studio.paths.session_dir(session)/datasets/<name>-<time>/`): no other session can replace or list them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from studio.data.pipeline import (apply_edits, build_report, check_template, cle
                                   preview_records, token_histogram, upload_limit)
 from studio.data.rows import texts
 from studio.data.split_mix import MixOptions, prepare
-from studio.errors import StudioError
+from studio import paths
+from studio.errors import StudioError, error_text
 from studio.paths import SAMPLES_DIR, atomic_write_json, studio_home
 from studio.ui.i18n import lang_of, register, t, text
 
@@ -290,8 +292,8 @@ def session_dir(session: str) -> Path:
     return studio_home() / "uploads" / _safe_name(session, "local")
 
 
-def datasets_dir() -> Path:
-    return studio_home() / "datasets"
+def datasets_dir(session: str = "") -> Path:
+    return paths.session_dir(session) / "datasets"
 
 
 def servable(path: str | Path, session: str = "") -> str:
@@ -359,7 +361,7 @@ def tokenizer_for(model_name: str | None, lang: str = "en") -> tuple[object | No
         try:
             tok = _tokenizer(candidate)
         except Exception as e:  # noqa: BLE001 - offline, gated, a missing folder: cleaning goes on without it
-            first = first or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+            first = first or (error_text(e, lang).splitlines()[0] if str(e) else type(e).__name__)
             continue
         note = "" if candidate == name else text("data.tokenizer.fallback", lang, name=name, error=first)
         return tok, candidate, note
@@ -376,7 +378,7 @@ def _model_label(name: str) -> str:
 
 def _error(e: Exception, lang: str, key: str = "data.error") -> str:
     if isinstance(e, StudioError):
-        return text(key, lang, error=str(e))
+        return text(key, lang, error=error_text(e, lang))
     log.exception("Data tab: unexpected error")
     return text(key, lang, error=text("data.error.other", lang, error=f"{type(e).__name__}: {e}"))
 
@@ -599,7 +601,7 @@ def run_clean(state: dict, df, options: dict, model_name: str | None = "embedded
     try:
         o = clean_options(options)
     except StudioError as e:
-        return {"ok": False, "state": state, "error": "⚠️ " + str(e)}
+        return {"ok": False, "state": state, "error": "⚠️ " + error_text(e, lang)}
     merge_edits(state, df)
 
     def step(fraction: float, desc: str):
@@ -785,9 +787,9 @@ def mix_options(values: dict) -> MixOptions:
                       refusal_share=num("refusal_share"), reasoning_share=num("reasoning_share"), seed=num("seed", int))
 
 
-def _new_dataset_dir(name: str) -> Path:
+def _new_dataset_dir(name: str, session: str = "") -> Path:
     stem = _safe_name(Path(name).stem, "data")
-    base = datasets_dir() / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    base = datasets_dir(session) / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder, i = base, 1
     while True:
         try:
@@ -810,7 +812,7 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
         o = clean_options(options)
         m = mix_options(mix)
     except (StudioError, ValueError) as e:
-        return {"ok": False, "state": state, "error": "⚠️ " + str(e)}
+        return {"ok": False, "state": state, "error": "⚠️ " + error_text(e, lang)}
     merge_edits(state, df)
     out: dict = {}
     last = state.get("clean")
@@ -824,14 +826,15 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
         result = last["result"]
         mixed = prepare(result.rows, m)
         if not mixed.train:
-            raise StudioError("No rows are left for training after cleaning; check the report.")
+            raise StudioError("No rows are left for training after cleaning; check the report.",
+                              "清洗后没有剩下可以训练的行；请查看报告。")
         table, mapping = state["table"], Mapping.from_dict(state["mapping"])
         report = build_report(table, mapping, state["converted"], result, last["options"], last["tokenizer"] or None,
                               mixed)
         report["edited_rows"] = sorted(state["edits"])
         report["template_check"] = last["template"].to_dict() if last["template"] else None
         report["mix"] = asdict(m)
-        folder = _new_dataset_dir(state["name"])
+        folder = _new_dataset_dir(state["name"], session)
         export_jsonl(mixed.train, folder / "train.jsonl")
         eval_file = ""
         if mixed.eval:
@@ -1010,7 +1013,11 @@ def build(ctx) -> dict:
 
     def on_upload(f, request: gr.Request):
         lang = lang_of(request)
-        return {**loaded_view(load_data(_file_path(f), _session(request), lang), lang), sample: None}
+        try:  # only gradio's upload folder on a public Space (studio.paths.confine)
+            path = str(paths.confine(_file_path(f))) if f else None
+        except StudioError as e:
+            return {error_md: "⚠️ " + e.text(lang)}
+        return {**loaded_view(load_data(path, _session(request), lang), lang), sample: None}
 
     def on_sample(path, request: gr.Request):
         lang = lang_of(request)

@@ -13,7 +13,6 @@ it anyway, in case a library's error message quoted it.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -23,7 +22,8 @@ import gradio as gr
 from studio import export as ex
 from studio.engine import runs
 from studio.engine.job import is_busy as training_busy
-from studio.errors import StudioError
+from studio.errors import StudioError, error_text
+from studio.paths import confine
 from studio.space import safe_mode
 from studio.ui.i18n import lang_of, register, t, text
 
@@ -133,11 +133,11 @@ def run_choices() -> list[tuple[str, str]]:
 def checked_run(run_dir: str | None, lang: str = "en") -> Path:
     """The run folder, if it is one the app lists: a value from the browser never names another folder."""
     if run_dir:
-        want = Path(run_dir).resolve()
+        want = confine(run_dir)  # the one gate for paths from the page; then: a listed run
         for rd in runs.list_runs():
             if rd.resolve() == want and has_model(rd):
                 return rd
-    raise StudioError(text("export.no_run", lang))
+    raise StudioError(text("export.no_run", "en"), text("export.no_run", "zh"))
 
 
 def default_run(ctx_run: dict | None) -> str | None:
@@ -152,7 +152,7 @@ def default_run(ctx_run: dict | None) -> str | None:
 
 
 def _message(e: BaseException, lang: str, token: str | None = None) -> str:
-    msg = str(e) if isinstance(e, StudioError) else text("export.failed", lang, error=f"{type(e).__name__}: {e}")
+    msg = error_text(e, lang) if isinstance(e, StudioError) else text("export.failed", lang, error=f"{type(e).__name__}: {e}")
     return "⚠️ " + _scrub(msg, token)
 
 
@@ -160,17 +160,18 @@ def _scrub(s, token: str | None):
     return s.replace(token, "***") if (token and isinstance(s, str)) else s
 
 
-def gguf_problem(run_dir: str | Path) -> str | None:
-    """None when this run's merged model can be written as GGUF, else the sentence that says why not. The
-    merged model has the base's architecture and tokenizer, so the base folder answers the question."""
+def gguf_problem(run_dir: str | Path, lang: str = "en") -> str | None:
+    """None when this run's merged model can be written as GGUF, else the sentence that says why not (in
+    `lang`). The merged model has the base's architecture and tokenizer, so the base folder answers the question."""
     from studio.models.loading import resolve
 
     try:
         source = Path(resolve(runs.load_run_config(run_dir).model.name))
     except Exception as e:  # a Hub id not downloaded yet, say
-        return str(e) or type(e).__name__
+        return error_text(e, lang) or type(e).__name__
     model = Path(run_dir) / "model"
-    return ex.gguf_support(model if (model / "config.json").is_file() else source)
+    problem = ex.gguf_support(model if (model / "config.json").is_file() else source)
+    return problem.text(lang) if problem else None
 
 
 def describe_run(run_dir: str | None, lang: str = "en") -> dict:
@@ -188,7 +189,7 @@ def describe_run(run_dir: str | None, lang: str = "en") -> dict:
               else text("export.kind.lora", lang, method={"qlora": "QLoRA"}.get(cfg.method.method, "LoRA")))
     line = text("export.run_line", lang, run=rd.name, model=cfg.model.name, method=method,
                 stage=cfg.training.stage.upper(), out=ex.default_out_dir(rd))
-    problem = gguf_problem(rd)
+    problem = gguf_problem(rd, lang)
     try:
         card = card_preview(ex.model_card(rd, "merged" if full else "adapter"))
     except Exception as e:
@@ -223,16 +224,20 @@ def rerun_view(run_dir: str | None, num_gpus=2, backend: str = "fsdp", lang: str
         rd = checked_run(run_dir, lang)
         out["yaml"] = runs.load_run_config(rd).to_yaml()
     except StudioError as e:
-        out["yaml"] = f"# {e}"
+        out["yaml"] = f"# {error_text(e, lang)}"
     return out
 
 
 def _accelerate_download(backend: str) -> str:
-    """The backend's accelerate config under the name the commands use, in a temp folder Gradio serves."""
-    folder = Path(tempfile.gettempdir()) / "finetune-studio-downloads" / "accelerate"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"accelerate-{backend}.yaml"
-    shutil.copyfile(ex.accelerate_config_path(backend), target)
+    """The backend's accelerate config under the name the commands use, in a temp folder Gradio serves.
+    The same preset for every session (it holds nothing of anyone's), written only when it differs, and
+    atomically: a session downloading it never reads a half-written copy."""
+    from studio.paths import atomic_write_text
+
+    target = Path(tempfile.gettempdir()) / "finetune-studio-downloads" / "accelerate" / f"accelerate-{backend}.yaml"
+    content = ex.accelerate_config_path(backend).read_text(encoding="utf-8")
+    if not target.is_file() or target.read_text(encoding="utf-8") != content:
+        atomic_write_text(target, content)
     return str(target)
 
 
@@ -316,12 +321,13 @@ def _gr_progress(progress) -> Progress:
     return lambda fraction, message: progress(fraction, desc=message)
 
 
-def _servable(path: str | None) -> str | None:
+def _servable(path: str | None, session: str = "") -> str | None:
+    """A download of this session's own (see data_tab.servable): never a folder another session writes to."""
     if not path:
         return None
     from studio.ui.data_tab import servable
 
-    return servable(path)
+    return servable(path, session)
 
 
 def build(ctx) -> dict:
@@ -431,10 +437,11 @@ def build(ctx) -> dict:
     def on_export(value, a, m, c, g, n, b, request: gr.Request, progress=gr.Progress()):
         out = export(value, a, m, c, g, n, b, lang_of(request), progress=_gr_progress(progress))
         updates = {status_md: out["status"]}
+        session = getattr(request, "session_hash", None) or "local"
         if "zip" in out:
-            updates[zip_btn] = gr.DownloadButton(value=_servable(out["zip"]), visible=bool(out["zip"]))
+            updates[zip_btn] = gr.DownloadButton(value=_servable(out["zip"], session), visible=bool(out["zip"]))
         if out.get("files"):
-            updates[files] = gr.File(value=[_servable(f) for f in out["files"]], visible=True)
+            updates[files] = gr.File(value=[_servable(f, session) for f in out["files"]], visible=True)
         if "card" in out:
             updates[card_md] = out["card"]
         return updates

@@ -1,7 +1,7 @@
 """English and Chinese strings for the UI.
 
-Labels are `t("key")`: the browser translates them (gr.I18n follows the browser's language, and the
-page's settings menu switches it). Text a handler writes at run time uses `text("key", lang)` with
+Labels are `t("key")`: the browser translates them (gr.I18n follows the browser's language, or the one
+chosen with the switch in the page's header: see studio/ui/language.py). Text a handler writes at run time uses `text("key", lang)` with
 `lang_of(request)`. Each tab module registers its own strings with `register({...})`.
 """
 
@@ -41,13 +41,19 @@ def bilingual(key: str, **fmt) -> str:
 
 
 def lang_of(request: gr.Request | None) -> str:
-    """zh when the browser prefers Chinese (Accept-Language), else en."""
+    """The language chosen with the page's switch (a cookie), else zh when the browser prefers Chinese
+    (Accept-Language), else en."""
+    from studio.ui.language import cookie_choice
+
     if request is None:
         return "en"
     try:
+        chosen = cookie_choice(request.headers.get("cookie", "") or "")
         header = request.headers.get("accept-language", "") or ""
     except Exception:
         return "en"
+    if chosen != "auto":
+        return chosen
     first = header.split(",")[0].strip().lower()
     return "zh" if first.startswith("zh") else "en"
 

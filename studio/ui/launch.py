@@ -1,8 +1,17 @@
-"""`studio ui [--host H] [--port P] [--share] [--auth user:pass]`: launch the browser app."""
+"""`studio ui [--host H] [--port P] [--share] [--auth user:pass[,user2:pass2]] [--allow-remote-code]`:
+launch the browser app.
+
+Login: with --auth (or STUDIO_AUTH, which keeps the password out of the process list) gradio asks for
+a user name and password before it serves the page or answers any API call. Nothing here prints or
+logs the password, nor a Hub token from the environment.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
+
+from studio.errors import StudioError
 
 
 def add_arguments(p) -> None:
@@ -10,26 +19,60 @@ def add_arguments(p) -> None:
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     p.add_argument("--share", action="store_true", help="a public gradio.live link")
     p.add_argument("--auth", default=os.environ.get("STUDIO_AUTH", ""),
-                   help="user:password required to open the app (or STUDIO_AUTH)")
+                   help="user:password required to open the app; several as user1:pass1,user2:pass2 "
+                        "(or the STUDIO_AUTH environment variable, which other users of the machine cannot see)")
+    p.add_argument("--allow-remote-code", action="store_true",
+                   default=(os.environ.get("STUDIO_ALLOW_REMOTE_CODE", "").strip().lower() in ("1", "true", "yes", "on")),
+                   help="let models that ship their own code (trust_remote_code) run it on this server; only for "
+                        "models you trust. Never on a public Space. (Or STUDIO_ALLOW_REMOTE_CODE=1.)")
 
 
 def run(args) -> int:
-    launch(host=args.host, port=args.port, share=args.share, auth=args.auth)
+    launch(host=args.host, port=args.port, share=args.share, auth=args.auth,
+           allow_remote_code=args.allow_remote_code)
     return 0
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str = "") -> None:
+def parse_auth(auth: str | None) -> list[tuple[str, str]]:
+    """"user:pass" or "user1:pass1,user2:pass2" -> [(user, password), ...]; "" -> [] (no login). A
+    malformed value is an error, not a silently open server."""
+    users = []
+    for item in (auth or "").split(","):
+        if not item.strip():
+            continue
+        user, sep, password = item.partition(":")
+        if not sep or not user.strip() or not password:
+            # Never echo the value: it may hold a password.
+            raise StudioError("--auth (or STUDIO_AUTH) must be user:password, or several as "
+                              "user1:password1,user2:password2.",
+                              "--auth（或 STUDIO_AUTH）的格式必须是 用户名:密码，多个用户写成 "
+                              "用户1:密码1,用户2:密码2。")
+        users.append((user.strip(), password))
+    return users
+
+
+def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str = "",
+           allow_remote_code: bool = False, block: bool = True):
+    """Build and serve the app. `block=False` returns the running gradio app at once (for tests)."""
+    from studio import space
     from studio.ui.app import build_app, launch_kwargs
 
-    is_space = bool(os.environ.get("SPACE_ID"))
+    users = parse_auth(auth)
+    if allow_remote_code:
+        # safe_mode() reads this at every check (a Space ignores it), so every tab and the training thread agree.
+        os.environ["STUDIO_ALLOW_REMOTE_CODE"] = "1"
+        if space.safe_mode().allow_remote_code:
+            print("studio ui: models may run code shipped with them on this server (--allow-remote-code).",
+                  file=sys.stderr)
+        else:
+            print("studio ui: --allow-remote-code is ignored on a public Space.", file=sys.stderr)
+    is_space = space.on_space()
     demo = build_app(is_space=is_space)
     kwargs = launch_kwargs()
-    if auth and ":" in auth:
-        user, password = auth.split(":", 1)
-        kwargs["auth"] = (user, password)
-    from studio import space
-
+    if users:
+        kwargs["auth"] = users
     kwargs["max_file_size"] = "200mb"
     kwargs.update(space.launch_kwargs())  # tighter caps on a public Space
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=host, server_port=port, share=share, **kwargs)
+    demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, **kwargs)
+    return demo

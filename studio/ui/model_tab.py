@@ -24,8 +24,10 @@ import pandas as pd
 
 from studio import hardware, memory
 from studio.config import MethodConfig, RunConfig, TrainingConfig, field_help
-from studio.errors import StudioError
+from studio.errors import StudioError, error_text
 from studio.models import catalog
+from studio.models.loading import needs_remote_code
+from studio.space import check_model_name, remote_code_refusal, safe_mode
 from studio.ui.i18n import lang_of, register, t, text
 
 GiB = memory.GiB
@@ -137,9 +139,16 @@ register({
     "model.kind.instruct": ("instruct (chat-tuned)", "对话模型（已做指令微调）"),
     "model.kind.base": ("base (pre-trained only)", "基座模型（仅预训练）"),
     "model.remote_code": ("⚠️ Needs remote code: transformers must run code shipped with this model "
-                          "(trust_remote_code). The studio keeps that off for safety; turn it on only if you trust "
-                          "the repository.", "⚠️ 需要远程代码：transformers 必须运行模型自带的代码（trust_remote_code）。"
-                          "工作室出于安全默认关闭；只有信任该仓库时才打开。"),
+                          "(trust_remote_code), which could do anything on the server. The studio refuses it unless "
+                          "whoever runs the server started it with `studio ui --allow-remote-code` (never on a public "
+                          "Space).", "⚠️ 需要远程代码：transformers 必须运行模型自带的代码（trust_remote_code），"
+                          "这些代码可以在服务器上做任何事。除非服务器的管理者用 `studio ui --allow-remote-code` 启动工作室"
+                          "（公开的 Space 上永远不行），否则工作室会拒绝它。"),
+    "model.remote_code_allowed": ("⚠️ Needs remote code: transformers will run code shipped with this model "
+                                  "(trust_remote_code), because this server was started with --allow-remote-code. "
+                                  "Use it only if you trust the repository.",
+                                  "⚠️ 需要远程代码：因为本服务器以 --allow-remote-code 启动，transformers 会运行这个模型自带的代码"
+                                  "（trust_remote_code）。只有信任该仓库时才使用。"),
     "model.gated": ("🔒 Gated on the Hub: accept its licence on the model's page and log in with a token before "
                     "the download.", "🔒 Hub 上需申请访问：下载前请在模型页面接受许可并用 token 登录。"),
     "model.source.folder": ("a local folder", "本地文件夹"),
@@ -352,7 +361,7 @@ def model_notes(name: str, dims: memory.ModelDims, source: str, entry, lang: str
         if kind_note:
             lines.append(f"*{text('model.kind.' + entry.kind, lang)}*: {kind_note}")
         if entry.needs_remote_code:
-            lines.append(text("model.remote_code", lang))
+            lines.append(_remote_code_note(lang))
         if "gated" in entry.licence.lower():
             lines.append(text("model.gated", lang))
         return "\n\n".join(lines)
@@ -362,7 +371,13 @@ def model_notes(name: str, dims: memory.ModelDims, source: str, entry, lang: str
     has_template = _chat_template(Path(name).expanduser()) if folder else None
     lines.append(text({True: "model.template_yes", False: "model.template_no", None: "model.template_unknown"}[has_template],
                       lang))
+    if needs_remote_code(name):
+        lines.append(_remote_code_note(lang))
     return "\n\n".join(lines)
+
+
+def _remote_code_note(lang: str) -> str:
+    return text("model.remote_code_allowed" if safe_mode().allow_remote_code else "model.remote_code", lang)
 
 
 def catalog_frame(query: str = "", lang: str = "en") -> pd.DataFrame:
@@ -421,7 +436,8 @@ def placement(target: str, method: str, precision: str, hw: dict, lang: str = "e
         try:
             gib = float(target)
         except ValueError:
-            raise StudioError(f"'{target}' is not a memory size; choose this machine or a GPU size.") from None
+            raise StudioError(f"'{target}' is not a memory size; choose this machine or a GPU size.",
+                              f"“{target}”不是内存大小；请选择“这台机器”或一个 GPU 显存大小。") from None
         device, capacity = "cuda", int(gib * GiB)
         where = text("model.where.gpu_size", lang, gib=f"{gib:g}")
         where_in = text("model.in.gpu_size", lang, gib=f"{gib:g}")
@@ -447,7 +463,8 @@ def estimate(dims: memory.ModelDims, s: dict, hw: dict, lang: str = "en") -> tup
     """The estimate for these settings, with gradient checkpointing 'auto' resolved as the engine does
     (on only when the run does not fit without it). Returns (estimate, placement + {"gc_on", "gc_auto"})."""
     if s["method"] not in METHOD_VALUES:
-        raise StudioError(f"Unknown method '{s['method']}'. Choose full, LoRA, QLoRA 4-bit or QLoRA 8-bit.")
+        raise StudioError(f"Unknown method '{s['method']}'. Choose full, LoRA, QLoRA 4-bit or QLoRA 8-bit.",
+                          f"未知的方法“{s['method']}”。请选择全量微调、LoRA、QLoRA 4 位或 QLoRA 8 位。")
     method, bits = METHOD_VALUES[s["method"]]
     pl = placement(s["target"], method, s["precision"], hw, lang)
     kw = dict(batch_size=s["batch_size"], seq_len=s["max_length"], grad_accum=s["grad_accum"],
@@ -455,7 +472,7 @@ def estimate(dims: memory.ModelDims, s: dict, hw: dict, lang: str = "en") -> tup
               device=pl["device"], capacity_bytes=pl["capacity"], loss=memory.engine_loss())
     gc = s["gradient_checkpointing"]
     if gc not in ("auto", "on", "off"):
-        raise StudioError("Gradient checkpointing must be auto, on or off.")
+        raise StudioError("Gradient checkpointing must be auto, on or off.", "梯度检查点必须是 auto、on 或 off。")
     if gc == "auto":
         est = memory.estimate(dims, method, gradient_checkpointing=False, **kw)
         gc_on = bool(pl["capacity"]) and est.total_bytes > memory.FIT_SHARE * pl["capacity"]
@@ -572,7 +589,10 @@ def model_context(s: dict, est: memory.Estimate | None, info: dict | None = None
             "grad_accum": s["grad_accum"], "max_length": s["max_length"], "gradient_checkpointing": gc,
             "lora_rank": s["lora_rank"], "target_modules": "all-linear", "quant_bits": bits,
             "verdict": est.verdict if est else None, "estimate_gib": round(est.total_gib, 2) if est else None,
-            "checked_for": (info or {}).get("where", "")}
+            "checked_for": (info or {}).get("where", ""),
+            # The Train tab asks for trust_remote_code only for a model that needs it; starting refuses it
+            # unless the server allows it (studio.space.check_remote_code).
+            "needs_remote_code": needs_remote_code(s["model"])}
 
 
 def evaluate(settings: dict, lang: str = "en", hw: dict | None = None) -> dict:
@@ -583,10 +603,11 @@ def evaluate(settings: dict, lang: str = "en", hw: dict | None = None) -> dict:
     hw = hardware.detect() if hw is None else hw
     out: dict = {"ok": False, "settings": s, "hardware_md": hardware_md(hw, lang)}
     try:
+        check_model_name(s["model"])  # on a public Space: no folder outside the app's own (studio.paths.confine)
         dims, source, entry = resolve_model(s["model"])
         est, info = estimate(dims, s, hw, lang)
     except StudioError as e:
-        out.update(error=str(e), verdict_md=text("model.error", lang, error=str(e)))
+        out.update(error=error_text(e, lang), verdict_md=text("model.error", lang, error=error_text(e, lang)))
         return out
     recs = recommendations(dims, est, s, hw, lang)
     if est.verdict == "fits":
@@ -608,6 +629,8 @@ def use_message(res: dict, lang: str = "en") -> str:
     if not res["ok"]:
         return res["verdict_md"]
     m = res["model_ctx"]
+    if m.get("needs_remote_code") and not safe_mode().allow_remote_code:
+        return "⛔ " + remote_code_refusal(m["name"]).text(lang)
     method = text("model.method." + {"full": "full", "lora": "lora"}.get(m["method"], f"qlora{m['quant_bits']}"), lang)
     return text("model.used", lang, name=m["name"], method=method, batch=m["batch_size"], length=m["max_length"],
                 verdict=text(f"model.verdict.word.{m['verdict']}", lang))

@@ -26,8 +26,9 @@ import pandas as pd
 from studio.config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainingConfig, field_help
 from studio.engine import health, runs
 from studio.engine.job import FINAL_STATES, Job, current_job, is_busy
-from studio.errors import StudioError
-from studio.paths import PRESETS_DIR
+from studio.errors import StudioError, error_text
+from studio import space
+from studio.paths import PRESETS_DIR, confine, keep_upload
 from studio.ui import plots
 from studio.ui.i18n import lang_of, register, t, text
 
@@ -90,6 +91,7 @@ register({
     # runtime text
     "train.no_data": ("No data yet: prepare it in the Data tab, drop a file below, or pick a recipe.",
                       "还没有数据：请在数据页准备，或把文件拖到下方，或选择一个配方。"),
+    "train.read_failed": ("Could not read {name}: {error}", "无法读取 {name}：{error}"),
     "train.data_line": ("**{source}**: `{name}`, {rows} rows of {kind}.", "**{source}**：`{name}`，{rows} 行{kind}。"),
     "train.src.data_tab": ("From the Data tab", "来自数据页"),
     "train.src.upload": ("Dropped here", "在此上传"),
@@ -137,6 +139,12 @@ register({
     "train.state.completed": ("Completed", "已完成"),
     "train.state.stopped": ("Stopped", "已停止"),
     "train.state.failed": ("Failed", "失败"),
+    "train.state.interrupted": ("Interrupted (resume it)", "已中断（可继续训练）"),
+    "train.interrupted_notice": ("The run {run} was interrupted (the app stopped while it trained). Press Resume to "
+                                 "continue it from its last checkpoint, at step {ck}.",
+                                 "训练 {run} 被中断了（训练时应用停止了）。点击“继续训练”，从最近的检查点（第 {ck} 步）接着训练。"),
+    "train.interrupted_no_checkpoint": ("The run {run} was interrupted before its first checkpoint: start it again.",
+                                        "训练 {run} 在保存第一个检查点之前就被中断了：请重新开始。"),
     "train.progress": ("Step {step} / {total} · epoch {epoch} / {epochs} · elapsed {elapsed}",
                        "第 {step} / {total} 步 · 第 {epoch} / {epochs} 轮 · 已用 {elapsed}"),
     "train.eta": (" · about {eta} left", " · 约剩 {eta}"),
@@ -276,9 +284,10 @@ def check_data_file(path: str, stage: str, lang: str = "en") -> dict:
     try:
         rows, fmt = load_rows(path)
     except StudioError as e:
-        return {"ok": False, "message": str(e)}
+        return {"ok": False, "message": error_text(e, lang)}
     except Exception as e:  # a reader that does not know this file yet
-        return {"ok": False, "message": f"Could not read {Path(path).name}: {type(e).__name__}: {e}"}
+        return {"ok": False, "message": text("train.read_failed", lang, name=Path(path).name,
+                                             error=f"{type(e).__name__}: {e}")}
     note = ""
     try:
         check_stage(fmt, stage, Path(path).name)
@@ -579,12 +588,13 @@ def start_run(settings: dict, base: dict, lang: str = "en") -> dict:
     if is_busy():
         return {"status": busy_message(lang), "started": False}
     try:
-        cfg = build_config(settings, base)
+        # Paths confined on a public Space; remote code only where the server allows it.
+        cfg = space.check_browser_config(build_config(settings, base))
         Job(cfg).start()
     except StudioError as e:
         if is_busy():  # another session started one a moment ago
             return {"status": busy_message(lang), "started": False}
-        return {"status": str(e), "started": False}
+        return {"status": error_text(e, lang), "started": False}
     return {"status": text("train.started", lang), "started": True}
 
 
@@ -604,31 +614,47 @@ def resume_run(run_dir: str | None, lang: str = "en") -> dict:
         job = current_job()
         if job is not None and job.state in ("stopped", "failed") and job.run_dir:
             run_dir = str(job.run_dir)
+        else:  # after a restart: the newest run that a kill interrupted
+            run_dir = next((str(rd) for rd in runs.list_runs()[:20] if runs.run_status(rd) == "interrupted"), None)
     if not run_dir:
         return {"status": text("train.nothing_to_resume", lang), "started": False}
-    status = runs.read_summary(run_dir).get("status")
+    status = runs.run_status(run_dir)
     if status == "completed":
         return {"status": text("train.cannot_resume", lang, run=Path(run_dir).name,
                                status=text("train.state.completed", lang).lower()), "started": False}
     try:
+        space.check_remote_code(runs.load_run_config(run_dir))
         Job.resume(run_dir).start()
     except StudioError as e:
         if is_busy():
             return {"status": busy_message(lang), "started": False}
-        return {"status": str(e), "started": False}
+        return {"status": error_text(e, lang), "started": False}
     return {"status": text("train.resumed", lang, run=Path(run_dir).name), "started": True}
 
 
 # ---- what the live panel shows -------------------------------------------------------------------------
 
 STATE_COLORS = {"idle": "#6b7280", "preparing": "#7c3aed", "training": "#2563eb", "saving": "#7c3aed",
-                "completed": "#15803d", "stopped": "#b45309", "failed": "#b91c1c"}
+                "completed": "#15803d", "stopped": "#b45309", "failed": "#b91c1c", "interrupted": "#b45309"}
+
+
+def interrupted_notice(lang: str = "en") -> str:
+    """After a restart: the newest run a kill interrupted, and how to resume it ("" when none)."""
+    for rd in runs.list_runs()[:20]:
+        if runs.run_status(rd) != "interrupted":
+            continue
+        ck = runs.last_checkpoint(rd)
+        step = runs.read_summary(rd).get("steps", 0)
+        if ck is None:
+            return text("train.interrupted_no_checkpoint", lang, run=rd.name)
+        return text("train.interrupted_notice", lang, run=rd.name, step=step, ck=runs.checkpoint_step(ck))
+    return ""
 
 
 def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
     """A progress bar with the state, step / total, epoch, elapsed time and ETA."""
     if not snap:
-        return f'<div class="train-progress"><p>{html.escape(text("train.idle", lang))}</p></div>'
+        return f'<div class="train-progress"><p>{html.escape(interrupted_notice(lang) or text("train.idle", lang))}</p></div>'
     state = snap.get("state", "idle")
     step, total = int(snap.get("step") or 0), int(snap.get("total_steps") or 0)
     pct = 100.0 * step / total if total else (100.0 if state == "completed" else 0.0)
@@ -641,7 +667,8 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
         line += text("train.eta", lang, eta=human_seconds(snap["eta_s"], lang))
     head = text(f"train.state.{state}", lang) if state in STATE_COLORS else state
     run = Path(snap["run_dir"]).name if snap.get("run_dir") else ""
-    err = f'<p class="train-error" style="color:#b91c1c;margin:.3em 0 0">{html.escape(snap["error"])}</p>' if snap.get("error") else ""
+    error = (snap.get("error_zh") if lang == "zh" else None) or snap.get("error")
+    err = f'<p class="train-error" style="color:#b91c1c;margin:.3em 0 0">{html.escape(error)}</p>' if error else ""
     title_html = f"{html.escape(title)} · " if title else ""
     return (f'<div class="train-progress" data-state="{state}" data-step="{step}" data-total="{total}">'
             f'<div style="display:flex;justify-content:space-between;gap:1em;flex-wrap:wrap">'
@@ -683,11 +710,11 @@ def run_findings(metrics: list[dict], error: str | None, cfg: RunConfig | None) 
 def live_view(snap: dict | None, cfg: RunConfig | None, lang: str = "en", title: str = "") -> dict:
     """Everything the live panel shows for one snapshot (or a past run dressed as one)."""
     metrics = (snap or {}).get("metrics") or []
-    active = bool(snap) and snap.get("state") not in FINAL_STATES
+    active = bool(snap) and snap.get("state") not in FINAL_STATES + ("interrupted",)
     out = {"progress": progress_html(snap, lang, title),
            "health": health_html(run_findings(metrics, (snap or {}).get("error"), cfg), lang,
                                  active=active and bool(metrics)),
-           "log": "\n".join((snap or {}).get("log") or [])}
+           "log": "\n".join(((snap or {}).get("log_zh") if lang == "zh" else None) or (snap or {}).get("log") or [])}
     out.update(plots.payloads(metrics, lang))
     return out
 
@@ -695,10 +722,11 @@ def live_view(snap: dict | None, cfg: RunConfig | None, lang: str = "en", title:
 def past_run_snapshot(run_dir: str | Path) -> dict:
     """A finished run's summary and metrics in the shape of Job.snapshot()."""
     s = runs.read_summary(run_dir)
-    return {"state": s.get("status", "stopped" if runs.last_checkpoint(run_dir) else "failed"),
+    return {"state": runs.run_status(run_dir),
             "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
             "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
-            "run_dir": str(run_dir), "error": s.get("error"), "log": [], "metrics": runs.read_metrics(run_dir)}
+            "run_dir": str(run_dir), "error": s.get("error"), "error_zh": s.get("error_zh"), "log": [],
+            "metrics": runs.read_metrics(run_dir)}
 
 
 def open_run(run_dir: str, lang: str = "en") -> dict:
@@ -795,11 +823,7 @@ def history_frame(lang: str = "en", limit: int = 50) -> pd.DataFrame:
     live = str(job.run_dir) if job is not None and job.run_dir and not job.done else None
     for rd in runs.list_runs()[:limit]:
         s = runs.read_summary(rd)
-        status = s.get("status")
-        if str(rd) == live:
-            status = job.state
-        elif not status:
-            status = "stopped" if runs.last_checkpoint(rd) else "failed"
+        status = runs.run_status(rd, live, job.state if live else None)
         model = s.get("model")
         if model is None:
             try:
@@ -864,7 +888,7 @@ def build(ctx) -> dict:
                 with gr.Row():
                     epochs = gr.Number(tr.epochs, label=t("train.epochs"), info=t("train.help.epochs"), minimum=0)
                     max_steps = gr.Number(tr.max_steps, label=t("train.max_steps"), info=t("train.help.max_steps"),
-                                          precision=0, minimum=0)
+                                          precision=0, minimum=0, elem_id="train-max-steps")
                 learning_rate = gr.Number(tr.learning_rate, label=t("train.learning_rate"),
                                           info=t("train.help.learning_rate"), minimum=0)
                 with gr.Row():
@@ -953,19 +977,19 @@ def build(ctx) -> dict:
     # the plan never trails behind a chain of change events.
     def plan_for(values: dict, b: dict, lang: str, model_ctx: dict | None = None) -> str:
         try:
-            return plan_markdown(build_config(values, b), model_ctx, lang)
+            return plan_markdown(space.confine_config_paths(build_config(values, b)), model_ctx, lang)
         except StudioError as e:
-            return str(e)
+            return error_text(e, lang)
 
     def on_recipe(values: dict, request: gr.Request):
         path = values[recipe]
-        if not path:
+        if not path or path not in {v for _, v in recipe_choices()}:  # a bundled recipe, never another file
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         lang = lang_of(request)
         try:
             new_base, values_named = load_recipe(path)
         except StudioError as e:
-            return {status_md: str(e)}
+            return {status_md: error_text(e, lang)}
         info = {"source": "recipe"}
         return {base: new_base, data_info: info, data_md: data_line(new_base, info, lang),
                 plan_md: plan_for(values_named, new_base, lang, values[ctx.model]), **settings_update(values_named)}
@@ -1014,6 +1038,10 @@ def build(ctx) -> dict:
         lang = lang_of(request)
         now = named(values)
         path = f if isinstance(f, str) else getattr(f, "name", str(f))
+        try:  # gradio's upload folder only, then a copy of this session's own that no other upload replaces
+            path = str(keep_upload(confine(path), getattr(request, "session_hash", None), "train-uploads"))
+        except (StudioError, OSError) as e:
+            return {status_md: "⚠️ " + (e.text(lang) if isinstance(e, StudioError) else str(e))}
         res = check_data_file(path, now["stage"], lang)
         if not res["ok"]:
             return {status_md: "⚠️ " + res["message"]}

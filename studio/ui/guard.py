@@ -1,0 +1,94 @@
+"""No handler can break the page: an exception in any event handler becomes a message in the page (a
+gradio error toast, in the reader's language when the handler was given the request, else in both),
+its traceback goes to the server's log, and the app goes on working.
+
+`guard_handlers(demo)` wraps every handler of a built app once; handlers stay plain functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+
+import gradio as gr
+
+from studio.errors import StudioError, from_os_error
+from studio.ui.i18n import lang_of, register, text
+
+log = logging.getLogger("studio.ui")
+
+register({
+    "app.unexpected": ("Something went wrong in this step ({what}). Nothing was lost: your data and runs are "
+                       "safe, and the app is still working. Try again, or reload the page.",
+                       "这一步出错了（{what}）。没有丢失任何东西：数据和训练都在，应用仍在运行。请重试，或刷新页面。"),
+})
+
+
+def _message(e: BaseException, args) -> gr.Error:
+    request = next((a for a in args if isinstance(a, gr.Request)), None)
+    langs = [lang_of(request)] if request is not None else ["en", "zh"]
+    plain = e if isinstance(e, StudioError) else from_os_error(e)
+    if plain is not None:
+        msg = " / ".join(plain.text(lang) for lang in langs)
+    else:
+        log.exception("handler failed")
+        first = (str(e).splitlines() or [""])[0][:200]
+        what = f"{type(e).__name__}: {first}" if first else type(e).__name__
+        msg = " / ".join(text("app.unexpected", lang, what=what) for lang in langs)
+    return gr.Error(msg, duration=12)
+
+
+def guarded(fn):
+    """fn, with any exception but gradio's own errors turned into a message in the page."""
+    if getattr(fn, "_studio_guarded", False):
+        return fn
+    passthrough = (gr.Error,)
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(*args, **kwargs):
+            try:
+                async for item in fn(*args, **kwargs):
+                    yield item
+            except passthrough:
+                raise
+            except Exception as e:
+                raise _message(e, args) from e
+    elif inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except passthrough:
+                raise
+            except Exception as e:
+                raise _message(e, args) from e
+    elif inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def wrapper(*args, **kwargs):
+            try:
+                return await fn(*args, **kwargs)
+            except passthrough:
+                raise
+            except Exception as e:
+                raise _message(e, args) from e
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except passthrough:
+                raise
+            except Exception as e:
+                raise _message(e, args) from e
+    wrapper._studio_guarded = True
+    return wrapper
+
+
+def guard_handlers(demo: gr.Blocks) -> gr.Blocks:
+    fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
+    for block_fn in fns:
+        if block_fn.fn is not None:
+            block_fn.fn = guarded(block_fn.fn)
+    return demo

@@ -1,0 +1,55 @@
+"""Two languages in a real browser: the page follows the browser's language, the switch in the header
+changes it (labels and the messages handlers write alike), and the choice survives a reload."""
+
+import os
+
+import pytest
+
+from test_browser_train import ARGS, CHROMIUM, free_port
+
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture()
+def app_url(runs_parent):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
+    from studio.ui.app import build_app, launch_kwargs
+
+    demo = build_app()
+    demo.queue(default_concurrency_limit=8)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
+    yield f"http://127.0.0.1:{port}"
+    demo.close()
+
+
+def test_language_follows_the_browser_and_the_switch(app_url):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            # a Chinese browser gets Chinese labels without doing anything
+            zh = browser.new_page(locale="zh-CN")
+            zh.goto(app_url)
+            expect(zh.get_by_role("tab", name="3 · 训练", exact=True)).to_be_visible(timeout=30_000)
+            zh.close()
+
+            page = browser.new_page(locale="en-US", viewport={"width": 1400, "height": 1000})
+            page.goto(app_url)
+            expect(page.get_by_role("tab", name="3 · Train", exact=True)).to_be_visible(timeout=30_000)
+            page.locator("#studio-language").get_by_text("中文", exact=True).click()
+            expect(page.get_by_role("tab", name="3 · 训练", exact=True)).to_be_visible(timeout=30_000)
+            # a message written by a handler follows the switch, not the browser's Accept-Language
+            page.get_by_role("tab", name="3 · 训练", exact=True).click()
+            page.locator("#train-resume").click()
+            expect(page.locator("#train-status")).to_contain_text("请在下方训练记录中选择", timeout=30_000)
+            # the choice survives a reload, and switching back works
+            page.reload()
+            expect(page.get_by_role("tab", name="3 · 训练", exact=True)).to_be_visible(timeout=30_000)
+            expect(page.locator("#studio-language input[value='zh']")).to_be_checked()
+            page.locator("#studio-language").get_by_text("English", exact=True).click()
+            expect(page.get_by_role("tab", name="3 · Train", exact=True)).to_be_visible(timeout=30_000)
+        finally:
+            browser.close()
