@@ -318,9 +318,12 @@ def with_model(base: dict, model: dict) -> dict:
     gc_value = model.get("gradient_checkpointing")
     if gc_value is not None:
         d["training"]["gradient_checkpointing"] = ("on" if gc_value else "off") if isinstance(gc_value, bool) else str(gc_value)
-    for key, section in (("batch_size", "training"), ("max_length", "training"), ("lora_rank", "method")):
+    for key, section in (("batch_size", "training"), ("grad_accum", "training"), ("max_length", "training"),
+                         ("lora_rank", "method"), ("quant_bits", "method")):
         if model.get(key):
             d[section][key] = int(model[key])
+    if model.get("target_modules"):
+        d["method"]["target_modules"] = model["target_modules"]
     return d
 
 
