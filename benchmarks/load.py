@@ -67,14 +67,10 @@ def sessions_main(url: str, n: int, period: float, tab_every: float, out: str, c
             stats["sessions"] += 1
         for api in PAGE_LOAD:
             call(client, api)
-        last, k, next_tab = None, i, time.time() + tab_every * (i + 1) / n
+        k, next_tab = i, time.time() + tab_every * (i + 1) / n
         while not stop.is_set():
             t0 = time.time()
-            progress = call(client, "/train_poll")
-            now = progress if isinstance(progress, str) else last
-            if now != last:
-                call(client, "/train_live")
-                last = now
+            call(client, "/train_poll")  # the progress bar, and the curves when the run moved on
             if time.time() >= next_tab:
                 call(client, TAB_VIEWS[k % len(TAB_VIEWS)])
                 k += 1

@@ -47,30 +47,20 @@ def client_main(url: str, n: int, period: float, out: str) -> None:
     lock = threading.Lock()
 
     def one():
-        # Like a browser tab: the timer's event every `period`; when the run moved on (another step, state
-        # or log line: the browser learns it from a State the tick sets), the follow-up event with the curves.
-        import re
-
+        # Like a browser tab: the timer's event every `period`, which carries the curves when the run moved on.
         client = Client(url, verbose=False)
-        last = None
         while not stop.is_set():
             t0 = time.time()
             try:
-                progress = client.predict(api_name="/train_poll")
-                size = len(json.dumps(progress, default=str))
-                m = re.search(r'data-state="(\w+)" data-step="(\d+)"', progress if isinstance(progress, str) else "")
-                now = m.groups() if m else last
-                live = None
-                if now != last:
-                    live = client.predict(api_name="/train_live")
-                    size += len(json.dumps(live, default=str))
-                    last = now
+                # the progress bar, and when the run moved on the curves (health, log, loss, ...) too
+                live = client.predict(api_name="/train_poll")
+                size = len(json.dumps(live, default=str))
             except Exception as e:  # keep polling, like a browser would
                 print("poll failed:", e, file=sys.stderr)
                 time.sleep(period)
                 continue
             t1 = time.time()
-            loss = live[2] if isinstance(live, (list, tuple)) and len(live) > 2 else None
+            loss = live[3] if isinstance(live, (list, tuple)) and len(live) > 3 else None
             with lock:
                 stats["polls"] += 1
                 stats["times"].append(t1)

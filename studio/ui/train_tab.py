@@ -1090,39 +1090,36 @@ def build(ctx) -> dict:
                      concurrency_limit=1, concurrency_id="train-control")
 
     # ---- the live panel
-    # A tick sends the progress bar and sets two small server-side States; only when one of them
-    # changes does the browser fire the follow-up event that sends the curves (or the buttons and
-    # history). An idle tick so carries one value, and gradio does no work for outputs left unchanged.
+    # A tick sends the progress bar, and the curves only when the run moved on; when the run's state
+    # changes it sets a small server-side State, whose follow-up event sends the buttons and history.
+    # An idle tick so carries one value, and gradio does no work for outputs left unchanged.
     timer = gr.Timer(1.0)
-    live_key = gr.State(None)  # changes when the curves, health or log have something new
     run_key = gr.State(None)  # changes when the run's state does
 
+    LIVE_NAMES = ("health", "log", "loss", "lr", "grad", "speed", "memory")
+    live_outputs = [live[k] for k in LIVE_NAMES]
+
+    # One event a second per open page: the progress bar and, when the run moved on, its curves, health
+    # and log in the same reply (built once per change of the run, shared by every page).
+    # postprocess=False: the values are already in their wire format (HTML and log strings, LinePlot
+    # payloads), which spares gradio a walk over every chart point per session.
     def on_tick(v, s, run_state, request: gr.Request):
-        out, new_seen = poll(v, s, run_state, lang_of(request))
+        lang = lang_of(request)
+        out, new_seen = poll(v, s, run_state, lang)
         updates = {seen: new_seen, progress: out.get("progress", gr.skip())}
         if "live" in out:
-            updates[live_key] = out["live"]
+            panel = live_panel(v, lang)
+            if panel is not None:
+                updates.update({live[k]: panel[k] for k in LIVE_NAMES})
         if "state" in out or out.get("history"):
             updates[run_key] = [out.get("state") or new_seen.get("state"), bool(out.get("history")), time.time()]
         if "run" in out:
             updates[ctx.run] = out["run"]
         return updates
 
-    timer.tick(on_tick, [view, seen, ctx.run], [progress, seen, live_key, run_key, ctx.run],
-               show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last")
-
-    # postprocess=False: the values are already in their wire format (HTML and log strings, LinePlot
-    # payloads), which spares gradio a walk over every chart point per session.
-    def on_live(v, request: gr.Request):
-        out = live_panel(v, lang_of(request))
-        if out is None:
-            return [gr.skip()] * len(live_outputs)
-        return [out[k] for k in LIVE_NAMES]
-
-    LIVE_NAMES = ("health", "log", "loss", "lr", "grad", "speed", "memory")
-    live_outputs = [live[k] for k in LIVE_NAMES]
-    live_key.change(on_live, view, live_outputs, show_progress="hidden", api_name="train_live",
-                    concurrency_limit=None, trigger_mode="always_last", postprocess=False)
+    timer.tick(on_tick, [view, seen, ctx.run], [progress, seen, run_key, ctx.run, *live_outputs],
+               show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
+               postprocess=False)
 
     def on_run_key(key, request: gr.Request):
         state = (key or [None])[0]
