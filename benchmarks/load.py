@@ -36,11 +36,12 @@ TAB_VIEWS = ("/on_refresh", "/on_follow", "/on_page", "/on_load", "/on_load_1")
 def sessions_main(url: str, n: int, period: float, tab_every: float, out: str, core: int) -> None:
     if core >= 0:
         os.sched_setaffinity(0, {core})
+    import httpx
     from gradio_client import Client
 
     stop = threading.Event()
     lock = threading.Lock()
-    stats = {"calls": 0, "errors": [], "latency": [], "sessions": 0}
+    stats = {"calls": 0, "live_gets": 0, "errors": [], "latency": [], "sessions": 0}
 
     def call(client, api):
         t0 = time.time()
@@ -67,10 +68,22 @@ def sessions_main(url: str, n: int, period: float, tab_every: float, out: str, c
             stats["sessions"] += 1
         for api in PAGE_LOAD:
             call(client, api)
-        k, next_tab = i, time.time() + tab_every * (i + 1) / n
+        k, next_tab, last = i, time.time() + tab_every * (i + 1) / n, None
+        http = httpx.Client()
         while not stop.is_set():
             t0 = time.time()
-            call(client, "/train_poll")  # the progress bar, and the curves when the run moved on
+            # like the page's poller: the live key every second, the tab's update when it changed
+            try:
+                key = http.get(url + "studio/live", timeout=30).json()["key"]
+            except Exception as e:
+                key = last
+                with lock:
+                    stats["errors"].append(f"/studio/live: {type(e).__name__}: {str(e)[:200]}")
+            with lock:
+                stats["live_gets"] += 1
+            if key != last:
+                call(client, "/train_poll")  # the progress bar, and the curves when the run moved on
+                last = key
             if time.time() >= next_tab:
                 call(client, TAB_VIEWS[k % len(TAB_VIEWS)])
                 k += 1
@@ -208,7 +221,7 @@ def main() -> None:
           f"({', '.join(f'{x:.1f}' for x in results['loaded'])})")
     print(f"throughput drop: {drop:+.1f}% (target <= 10%)")
     if latency:
-        print(f"calls: {calls}, errors: {len(errors)} (target 0); latency median {1000 * latency[len(latency) // 2]:.0f} ms, "
+        print(f"live-key GETs: {sum(s.get('live_gets', 0) for s in runs_stats)}; gradio calls: {calls}, errors: {len(errors)} (target 0); latency median {1000 * latency[len(latency) // 2]:.0f} ms, "
               f"p95 {1000 * latency[int(0.95 * (len(latency) - 1))]:.0f} ms")
     for e in errors[:10]:
         print("  error:", e)

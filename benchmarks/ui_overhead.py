@@ -47,14 +47,22 @@ def client_main(url: str, n: int, period: float, out: str) -> None:
     lock = threading.Lock()
 
     def one():
-        # Like a browser tab: the timer's event every `period`, which carries the curves when the run moved on.
+        import httpx
+
         client = Client(url, verbose=False)
+        http = httpx.Client()
+        last = None
         while not stop.is_set():
             t0 = time.time()
             try:
+                # like the page's poller: the live key every second; when it changed, the tab's update:
                 # the progress bar, and when the run moved on the curves (health, log, loss, ...) too
-                live = client.predict(api_name="/train_poll")
-                size = len(json.dumps(live, default=str))
+                key = http.get(url + "studio/live", timeout=30).json()["key"]
+                live, size = None, 0
+                if key != last:
+                    live = client.predict(api_name="/train_poll")
+                    size = len(json.dumps(live, default=str))
+                    last = key
             except Exception as e:  # keep polling, like a browser would
                 print("poll failed:", e, file=sys.stderr)
                 time.sleep(period)

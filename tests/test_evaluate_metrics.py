@@ -102,3 +102,10 @@ def test_load_rows_refuses_unusable_files(tmp_path):
         load_rows(path)
     with pytest.raises(StudioError):
         load_rows(tmp_path / "missing.jsonl")
+
+
+def test_bleu_of_perfect_one_word_answers_is_100():
+    from studio.evaluate.metrics import bleu
+
+    assert bleu(["positive", "negative"], ["positive", "negative"]) > 99.9
+    assert bleu(["negative", "positive"], ["positive", "negative"]) < 1.0

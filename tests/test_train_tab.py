@@ -1,6 +1,7 @@
 """The Train tab's handlers as plain functions, on a tiny random Llama: no browser."""
 
 import json
+import re
 import time
 
 import pytest
@@ -174,7 +175,12 @@ def test_progress_and_health_render_in_both_languages():
     snap = {"state": "training", "step": 5, "total_steps": 20, "epoch": 0.25, "epochs": 1, "elapsed_s": 75,
             "eta_s": 200, "run_dir": "/runs/x", "error": None, "log": ["a"], "metrics": []}
     en, zh = tt.progress_html(snap), tt.progress_html(snap, "zh")
-    assert "Step 5 / 20" in en and "about 3 min 20 s left" in en and 'aria-valuenow="5"' in en
+    words = re.sub(r"<[^>]+>", "", en)
+    assert "Step 5 / 20" in words and "elapsed 1 min 15 s" in words and "about 3 min 20 s left" in words
+    assert 'aria-valuenow="5"' in en
+    # the clocks carry their seconds, so the page moves them on between updates
+    assert 'class="tp-clock" data-s="75.0" data-dir="up"' in en and 'data-s="200.0" data-dir="down"' in en
+    assert "tp-clock" not in tt.progress_html({**snap, "state": "completed"})
     assert "第 5 / 20 步" in zh and "约剩" in zh
     bad = [{"step": 1, "loss": 2.0}, {"step": 2, "loss": float("nan")}]
     view = tt.live_view({**snap, "metrics": bad}, None)
@@ -211,3 +217,25 @@ def test_chart_payloads_are_what_lineplot_would_send():
     assert str(empty["loss"]["loss"].dtype) == "float64", "an empty chart keeps a numeric axis"
     # the first value names both loss series (the browser fixes the colours from it)
     assert set(plots.initial_frames()["loss"]["series"]) == set(plots.loss_names())
+
+
+def test_the_live_key_moves_with_the_run_and_its_route_answers(tiny_model_dir, tmp_path):
+    """The page's poller reads /studio/live every second: a plain route, no gradio event."""
+
+    from starlette.testclient import TestClient
+    from starlette.applications import Starlette
+
+    client = TestClient(Starlette(routes=[tt.live_route()]))
+    before = client.get(tt.LIVE_ROUTE).json()["key"]
+    job = job_mod.Job(RunConfig())
+    job_mod._current, saved = job, job_mod._current
+    try:
+        k1 = tt.live_key()
+        job._say("a line")
+        k2 = tt.live_key()
+        assert k1 != k2 and client.get(tt.LIVE_ROUTE).json()["key"] == k2
+        job.state = "training"
+        assert tt.live_key() != k2
+    finally:
+        job_mod._current = saved
+    assert before == tt.live_key()

@@ -81,12 +81,14 @@ def bleu_tokenizer(references: list[str]) -> str:
 
 
 def bleu(answers: list[str], references: list[str]) -> float:
-    """Corpus BLEU on a 0-100 scale (sacreBLEU's convention), one reference per answer."""
+    """Corpus BLEU on a 0-100 scale (sacreBLEU's convention), one reference per answer. With answers of
+    fewer than 4 words (a label, a number), BLEU counts only the n-gram orders they have
+    (`effective_order`): otherwise a set of perfect one-word answers would score 0."""
     from sacrebleu.metrics import BLEU
 
     if not answers:
         return 0.0
-    metric = BLEU(tokenize=bleu_tokenizer(references))
+    metric = BLEU(tokenize=bleu_tokenizer(references), effective_order=True)
     return float(metric.corpus_score(list(answers), [list(references)]).score)
 
 

@@ -11,6 +11,7 @@ from studio.ui.context import Context
 from studio.ui.guard import guard_handlers
 from studio.ui.i18n import register, t, translations
 from studio.ui.priority import YieldToTraining
+from studio.ui.train_tab import live_route
 
 register({
     "app.title": ("Fine-tuning Studio", "微调工作室"),
@@ -69,4 +70,5 @@ def launch_kwargs() -> dict:
     from starlette.middleware import Middleware
 
     return dict(i18n=translations(), css=CSS, theme=gr.themes.Soft(),
-                app_kwargs={"middleware": [Middleware(language.LanguageMiddleware), Middleware(YieldToTraining)]})
+                app_kwargs={"middleware": [Middleware(language.LanguageMiddleware), Middleware(YieldToTraining)],
+                            "routes": [live_route()]})

@@ -4,9 +4,10 @@ The handlers are plain functions over plain values that return dicts keyed by na
 "loss", ...); `build(ctx)` maps those names to components. So the tests drive the whole tab without
 a browser, and the browser only ever sees what these functions return.
 
-One job per server (studio.engine.job): a `gr.Timer(1.0)` in every session polls `current_job()`,
-so every viewer sees the same live run and a refreshed page re-attaches within a second. A poll
-sends only what changed since the session's last poll (the curves only when a new metric arrived).
+One job per server (studio.engine.job): a poller in every page (POLLER_JS) reads a cheap live key
+every second and fires the tab's update event when the run moved on, so every viewer sees the same live
+run and a refreshed page re-attaches within a second. An update sends only what changed since the
+session's last one (the curves only when a new metric arrived).
 """
 
 from __future__ import annotations
@@ -664,10 +665,19 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
     if state == "completed":
         pct = 100.0
     color = STATE_COLORS.get(state, "#6b7280")
-    line = text("train.progress", lang, step=step, total=total or "?", epoch=f"{float(snap.get('epoch') or 0):.2f}",
-                epochs=_num(snap.get("epochs")), elapsed=human_seconds(snap.get("elapsed_s"), lang))
+    ticking = state in ("preparing", "training", "saving")
+
+    def clock(seconds, direction: str) -> str:  # the page's poller moves it on between updates
+        shown = html.escape(human_seconds(seconds, lang))
+        if not ticking or seconds is None:
+            return shown
+        return f'<span class="tp-clock" data-s="{float(seconds):.1f}" data-dir="{direction}" data-lang="{lang}">{shown}</span>'
+
+    line = html.escape(text("train.progress", lang, step=step, total=total or "?",
+                            epoch=f"{float(snap.get('epoch') or 0):.2f}", epochs=_num(snap.get("epochs")),
+                            elapsed="\x00")).replace("\x00", clock(snap.get("elapsed_s"), "up"))
     if snap.get("eta_s") is not None and state == "training":
-        line += text("train.eta", lang, eta=human_seconds(snap["eta_s"], lang))
+        line += html.escape(text("train.eta", lang, eta="\x00")).replace("\x00", clock(snap["eta_s"], "down"))
     head = text(f"train.state.{state}", lang) if state in STATE_COLORS else state
     run = Path(snap["run_dir"]).name if snap.get("run_dir") else ""
     error = (snap.get("error_zh") if lang == "zh" else None) or snap.get("error")
@@ -680,7 +690,7 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
             f'<div role="progressbar" aria-valuemin="0" aria-valuemax="{total}" aria-valuenow="{step}" '
             f'style="height:14px;border-radius:7px;background:#e5e7eb;overflow:hidden;margin:.4em 0">'
             f'<div style="height:100%;width:{pct:.1f}%;background:{color};transition:width .5s"></div></div>'
-            f'<span>{html.escape(line)}</span>{err}</div>')
+            f'<span>{line}</span>{err}</div>')
 
 
 def _num(x) -> str:
@@ -762,6 +772,67 @@ def _shared_live_view(key: list, snap: dict, cfg: RunConfig, lang: str) -> dict:
                 _rendered.clear()
             _rendered[k] = hit
     return dict(hit)
+
+
+def live_key() -> str:
+    """What changes when the live run has something new to show (a step, a log line, its state): the page
+    asks for it every second through a plain route, which costs the server about a millisecond, and
+    fires the tab's gradio event only when it changed."""
+    job = current_job()
+    if job is None:
+        return ""
+    return f"{id(job)}:{job.state}:{len(job.metrics)}:{len(job.log)}"
+
+
+LIVE_ROUTE = "/studio/live"
+
+# The page's poller (runs in the browser, inside the progress bar's component): every second it reads
+# the live key; when the key changed it fires the component's click event (the tab's update: progress,
+# curves, health, log), and in between it moves the elapsed and ETA clocks on.
+POLLER_JS = """
+const root = ((window.gradio_config && window.gradio_config.root) || '').replace(/\\/$/, '');
+let last = null;
+function human(s, zh) {
+  s = Math.max(0, Math.round(s));
+  if (s < 60) return zh ? s + ' 秒' : s + ' s';
+  if (s < 3600) {
+    const m = Math.floor(s / 60), sec = s % 60;
+    if (m < 10 && sec) return zh ? m + ' 分 ' + sec + ' 秒' : m + ' min ' + sec + ' s';
+    return zh ? Math.round(s / 60) + ' 分钟' : Math.round(s / 60) + ' min';
+  }
+  return zh ? (s / 3600).toFixed(1) + ' 小时' : (s / 3600).toFixed(1) + ' h';
+}
+function clocks() {
+  element.querySelectorAll('.tp-clock').forEach(el => {
+    if (!el.dataset.at) el.dataset.at = String(Date.now());
+    const dt = (Date.now() - Number(el.dataset.at)) / 1000;
+    el.textContent = human(Number(el.dataset.s) + (el.dataset.dir === 'up' ? dt : -dt), el.dataset.lang === 'zh');
+  });
+}
+async function look() {
+  try {
+    const r = await fetch(root + '""" + "/studio/live" + """', {cache: 'no-store', credentials: 'same-origin'});
+    if (r.ok) {
+      const j = await r.json();
+      if (j.key !== last) { last = j.key; trigger('click'); }
+    }
+  } catch (e) {}
+  clocks();
+  setTimeout(look, 1000);
+}
+look();
+"""
+
+
+def live_route():
+    """The route behind LIVE_ROUTE (a Starlette route: the app adds it, see studio/ui/app.py)."""
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def endpoint(request):
+        return JSONResponse({"key": live_key()}, headers={"Cache-Control": "no-store"})
+
+    return Route(LIVE_ROUTE, endpoint, methods=["GET"])
 
 
 def poll(view: dict | None, seen: dict | None, ctx_run: dict | None = None, lang: str = "en") -> tuple[dict, dict]:
@@ -926,7 +997,7 @@ def build(ctx) -> dict:
 
         with gr.Column(scale=3, min_width=480):
             gr.Markdown(t("train.live"))
-            progress = gr.HTML(lambda: progress_html(None), elem_id="train-progress")
+            progress = gr.HTML(lambda: progress_html(None), elem_id="train-progress", js_on_load=POLLER_JS)
             health_box = gr.HTML(elem_id="train-health")
             empty = plots.initial_frames()
             loss_plot = gr.LinePlot(empty["loss"], x="step", y="loss", color="series", label=t("train.chart.loss"),
@@ -1090,10 +1161,10 @@ def build(ctx) -> dict:
                      concurrency_limit=1, concurrency_id="train-control")
 
     # ---- the live panel
-    # A tick sends the progress bar, and the curves only when the run moved on; when the run's state
-    # changes it sets a small server-side State, whose follow-up event sends the buttons and history.
-    # An idle tick so carries one value, and gradio does no work for outputs left unchanged.
-    timer = gr.Timer(1.0)
+    # The page's poller (POLLER_JS) reads the live key every second and fires the progress bar's click
+    # event when it changed: the reply carries the bar, and the curves when the run moved on; when the
+    # run's state changes it sets a small server-side State, whose follow-up event sends the buttons and
+    # history. A page watching a run that does not move costs the server one cheap GET a second.
     run_key = gr.State(None)  # changes when the run's state does
 
     LIVE_NAMES = ("health", "log", "loss", "lr", "grad", "speed", "memory")
@@ -1117,9 +1188,9 @@ def build(ctx) -> dict:
             updates[ctx.run] = out["run"]
         return updates
 
-    timer.tick(on_tick, [view, seen, ctx.run], [progress, seen, run_key, ctx.run, *live_outputs],
-               show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
-               postprocess=False)
+    progress.click(on_tick, [view, seen, ctx.run], [progress, seen, run_key, ctx.run, *live_outputs],
+                   show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
+                   postprocess=False)
 
     def on_run_key(key, request: gr.Request):
         state = (key or [None])[0]
@@ -1155,4 +1226,4 @@ def build(ctx) -> dict:
     refresh_btn.click(on_refresh, None, [history, past_run])
 
     return {"start": start_btn, "stop": stop_btn, "progress": progress, "loss": loss_plot, "history": history,
-            "timer": timer, "settings": dict(zip(SETTING_NAMES, settings)), "base": base}
+            "settings": dict(zip(SETTING_NAMES, settings)), "base": base}
