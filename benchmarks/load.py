@@ -137,18 +137,9 @@ def main() -> None:
         return sessions_main(args.sessions_of, args.sessions, args.period, args.tab_every, args.out, args.client_core)
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    cores = sorted(os.sched_getaffinity(0))
-    if args.client_core == -2:
-        args.client_core = cores[-1] if 1 < len(cores) <= 4 else -1
-    if args.client_core >= 0:
-        server_cores = [c for c in cores if c != args.client_core]
-        os.sched_setaffinity(0, server_cores)
-        import torch
+    from ui_overhead import free_port, split_cores, train_once
 
-        torch.set_num_threads(len(server_cores))
-        print(f"server and training on cores {server_cores}, the {args.sessions} sessions on core {args.client_core} "
-              "(the visitors' own machines)", flush=True)
-    from ui_overhead import free_port, train_once
+    args.client_core = split_cores(args.client_core)
 
     from studio.config import RunConfig
     from studio.engine.trainers import quiet_libraries

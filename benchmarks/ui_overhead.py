@@ -2,7 +2,8 @@
 Train tab's live panel, against the same run with nobody watching. Target: at most 2% of throughput.
 
 The app is launched in this process, as `studio ui` does (the trainer runs in the server's process),
-and the clients are real gradio_client sessions in a separate process, each calling the tab's timer
+and the clients are real gradio_client sessions in a separate process (on a core of their own where the
+machine has 2 to 4: a viewer's browser runs on the viewer's machine), each calling the tab's timer
 event (`/train_poll`) once a second like an open browser tab.
 
 Three measurements:
@@ -37,8 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 # ---- one client process: N sessions polling like browser tabs ---------------------------------------------
 
-def client_main(url: str, n: int, period: float, out: str) -> None:
+def client_main(url: str, n: int, period: float, out: str, core: int = -1) -> None:
     import threading
+
+    if core >= 0:
+        os.sched_setaffinity(0, {core})
 
     from gradio_client import Client
 
@@ -95,6 +99,23 @@ def client_main(url: str, n: int, period: float, out: str) -> None:
 
 
 # ---- the server side ---------------------------------------------------------------------------------------
+
+def split_cores(client_core: int = -2) -> int:
+    """Run the watching clients on one core and the server and the trainer on the others, as if the
+    viewers were on their own machines (a browser's cost is not the server's). -2: the last core on a
+    machine with 2 to 4 cores, else -1; -1: everything shares every core. Returns the clients' core."""
+    cores = sorted(os.sched_getaffinity(0))
+    if client_core == -2:
+        client_core = cores[-1] if 1 < len(cores) <= 4 else -1
+    if client_core >= 0:
+        server_cores = [c for c in cores if c != client_core]
+        os.sched_setaffinity(0, server_cores)
+        import torch
+
+        torch.set_num_threads(len(server_cores))
+        print(f"server and training on cores {server_cores}, the clients on core {client_core}", flush=True)
+    return client_core
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -259,13 +280,17 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=3, help="watched and unwatched runs each, alternating (0: skip)")
     ap.add_argument("--cpu-seconds", type=float, default=40, help="length of each UI-CPU window (0: skip)")
     ap.add_argument("--step-seconds", type=float, default=1.0, help="a simulated run's seconds per step")
+    ap.add_argument("--client-core", type=int, default=-2,
+                    help="run the clients on this core and the server on the others (default: the last core on a "
+                         "machine with 4 or fewer; -1: share all cores)")
     ap.add_argument("--client", default="", help=argparse.SUPPRESS)
     ap.add_argument("--out", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.client:
-        return client_main(args.client, args.clients, args.period, args.out)
+        return client_main(args.client, args.clients, args.period, args.out, args.client_core)
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    args.client_core = split_cores(args.client_core)
     from studio.config import RunConfig
     from studio.engine.trainers import quiet_libraries
     from studio.ui.app import build_app, launch_kwargs
@@ -325,7 +350,8 @@ def main() -> None:
             stats_file = tmp / f"clients-{trial}.json"
             if mode == "watched":
                 proc = subprocess.Popen([sys.executable, __file__, "--client", url, "--clients", str(args.clients),
-                                         "--period", str(args.period), "--out", str(stats_file)])
+                                         "--period", str(args.period), "--client-core", str(args.client_core),
+                                         "--out", str(stats_file)])
                 time.sleep(3)  # let the sessions connect and settle into their rhythm
             tps, run_dir = train_once(cfg, tmp / "runs")
             if proc is not None:

@@ -2,7 +2,8 @@
 config to re-run it (one GPU or many), a push to the Hugging Face Hub, and optionally a GGUF file.
 
 Every function here is plain and takes a `progress(fraction, message)` callback where it can take a
-while, so the Export tab wraps them with `gr.Progress` and the CLI with tqdm. An export folder
+while, so the Export tab wraps them with `gr.Progress` and the CLI with tqdm. The message is a `Sentence`:
+English as a str (the CLI prints it), Chinese as `.zh` (the tab shows the reader's language). An export folder
 (`<run>/export/` by default) looks like this; `adapter/` and `merged/` are each a Hub-ready repo:
 
     README.md              the model card
@@ -17,6 +18,7 @@ Hub tokens: passed in, used for the request, and never stored, logged, returned 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -35,7 +37,7 @@ from studio.engine.runs import CONFIG, EVAL, VOTES, load_run_config, read_summar
 from studio.errors import Sentence, StudioError
 from studio.paths import PRESETS_DIR, atomic_write_text
 
-Progress = Callable[[float, str], None]
+Progress = Callable[[float, str], None]  # (fraction, message); the message is a Sentence
 
 ACCELERATE_DIR = PRESETS_DIR / "accelerate"
 # backend name -> accelerate config file in presets/accelerate/
@@ -460,7 +462,7 @@ def export_adapter(run_dir: str | Path, out_dir: str | Path, progress: Progress 
                               "这次训练微调的是整个模型，所以没有适配器：请改为导出合并后的模型。")
         raise StudioError(f"The run {run_dir.name} has no adapter yet: train it first (or wait until it finishes).",
                           f"训练 {run_dir.name} 还没有适配器：请先训练（或等训练结束）。")
-    progress(0.1, "Copying the adapter")
+    progress(0.1, Sentence("Copying the adapter", "正在复制适配器"))
     target = Path(out_dir) / "adapter"
     tmp = _fresh(target)
     try:
@@ -475,15 +477,15 @@ def export_adapter(run_dir: str | Path, out_dir: str | Path, progress: Progress 
             ac["base_model_name_or_path"] = hub
             (tmp / "adapter_config.json").write_text(json.dumps(ac, indent=2) + "\n", encoding="utf-8")
         if not (tmp / "tokenizer_config.json").is_file():
-            progress(0.5, "Adding the tokenizer and chat template")
+            progress(0.5, Sentence("Adding the tokenizer and chat template", "正在加入分词器和对话模板"))
             _run_tokenizer(run_dir, cfg).save_pretrained(tmp)
-        progress(0.8, "Writing the model card")
+        progress(0.8, Sentence("Writing the model card", "正在写模型卡"))
         write_model_card(run_dir, tmp, "adapter")
         _commit(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    progress(1.0, "Adapter exported")
+    progress(1.0, Sentence("Adapter exported", "适配器已导出"))
     return target
 
 
@@ -539,20 +541,22 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
             from peft import PeftModel
 
             check_safetensors(adapter, "adapter")  # PEFT would fall back to unpickling adapter_model.bin
-            progress(0.05, f"Loading the base model ({dtype_name}) on the {device.upper() if device != 'cpu' else 'CPU'}")
+            where = device.upper()
+            progress(0.05, Sentence(f"Loading the base model ({dtype_name}) on the {where}",
+                                    f"正在 {where} 上加载基座模型（{dtype_name}）"))
             model = load_model(cfg.model.name, dtype=dtype, trust_remote_code=cfg.model.trust_remote_code,
                                revision=cfg.model.revision)
             # Training may have added tokens (a pad token): the adapter then carries the resized embeddings.
             if len(tok) > model.get_input_embeddings().num_embeddings:
                 model.resize_token_embeddings(len(tok))
             model.to(device)
-            progress(0.45, "Adding the adapter")
+            progress(0.45, Sentence("Adding the adapter", "正在加入适配器"))
             model = PeftModel.from_pretrained(model, str(adapter))
-            progress(0.55, "Folding the adapter into the base weights")
+            progress(0.55, Sentence("Folding the adapter into the base weights", "正在把适配器合并进基座权重"))
             # safe_merge checks the merged weights for NaNs before replacing the originals.
             model = model.merge_and_unload(safe_merge=True)
         else:
-            progress(0.05, "Loading the fine-tuned model")
+            progress(0.05, Sentence("Loading the fine-tuned model", "正在加载微调后的模型"))
             model = load_model(str(full), dtype=dtype)
             model.to(device)
     except (torch.OutOfMemoryError, MemoryError):
@@ -561,11 +565,11 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
                           "这里的内存不够合并这个模型。请在内存更大（或有 GPU）的机器上合并，"
                           "或者直接把适配器和它的基座模型一起使用。") from None
     model.eval()
-    progress(0.7, f"Saving safetensors ({dtype_name})")
+    progress(0.7, Sentence(f"Saving safetensors ({dtype_name})", f"正在保存 safetensors（{dtype_name}）"))
     tmp = _fresh(target)
     try:
         model.save_pretrained(tmp, safe_serialization=True, max_shard_size="2GB")
-        progress(0.9, "Saving the tokenizer and chat template")
+        progress(0.9, Sentence("Saving the tokenizer and chat template", "正在保存分词器和对话模板"))
         tok.save_pretrained(tmp)
         write_model_card(run_dir, tmp, "merged")
         _commit(tmp, target)
@@ -573,7 +577,7 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     del model
-    progress(1.0, "Merged model saved")
+    progress(1.0, Sentence("Merged model saved", "合并后的模型已保存"))
     return target
 
 
@@ -652,12 +656,14 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     error = None
     try:
-        progress(0.05, f"Creating the {'private' if private else 'public'} repository {repo_id}")
+        progress(0.05, Sentence(f"Creating the {'private' if private else 'public'} repository {repo_id}",
+                                f"正在创建{'私有' if private else '公开'}仓库 {repo_id}"))
         url = api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
         repo_id = url.repo_id or repo_id  # "name" alone gets the account's namespace
         files = _hub_files(folder, {k: Path(v) for k, v in (extra or {}).items()})
         size = sum(f.stat().st_size for _, f in files)
-        progress(0.2, f"Uploading {len(files)} files ({size / 2**20:.1f} MB)")
+        progress(0.2, Sentence(f"Uploading {len(files)} files ({size / 2**20:.1f} MB)",
+                               f"正在上传 {len(files)} 个文件（{size / 2**20:.1f} MB）"))
         ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in files]
         api.create_commit(repo_id, operations=ops, commit_message=commit_message, repo_type="model")
     except Exception as e:  # noqa: BLE001 -- every failure becomes one sentence, scrubbed of the token
@@ -666,7 +672,7 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
         # Raised outside the except block: the HTTP error (whose request holds the Authorization
         # header) is then not even attached as __context__ for a logger to print.
         raise error
-    progress(1.0, "Pushed to the Hub")
+    progress(1.0, Sentence("Pushed to the Hub", "已推送到 Hugging Face Hub"))
     return f"{api.endpoint.rstrip('/')}/{repo_id}"
 
 
@@ -727,19 +733,19 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, adapte
         if step == "card":
             res.card = write_model_card(run_dir, out, "merged" if is_full else "adapter",
                                         num_gpus=num_gpus, backend=backend)
-            p(1.0, "Model card written")
+            p(1.0, Sentence("Model card written", "模型卡已写好"))
         elif step == "adapter":
             res.adapter_dir = export_adapter(run_dir, out, p)
         elif step == "zip":
             res.adapter_zip = zip_folder(res.adapter_dir, out / f"{run_dir.name}-adapter.zip")
-            p(1.0, "Adapter zipped")
+            p(1.0, Sentence("Adapter zipped", "适配器已打包成 zip"))
         elif step == "merge":
             res.merged_dir = merge_model(run_dir, out, p)
         elif step == "gguf":
             res.gguf_file = export_gguf(res.merged_dir, out / f"{run_dir.name}-{gguf_type}.gguf", gguf_type, p)
         elif step == "rerun":
             res.rerun = write_rerun(run_dir, out, num_gpus, backend)
-            p(1.0, "Re-run config written")
+            p(1.0, Sentence("Re-run config written", "重新训练用的配置已写好"))
         elif step == "push":
             what = push_what if push_what != "auto" else ("adapter" if res.adapter_dir else "merged")
             folder = res.adapter_dir if what == "adapter" else res.merged_dir
@@ -752,7 +758,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, adapte
             finally:
                 shutil.rmtree(portable, ignore_errors=True)
         done += weights[step]
-    progress(1.0, "Export finished")
+    progress(1.0, Sentence("Export finished", "导出完成"))
     return res
 
 
@@ -839,6 +845,23 @@ def gguf_support(model_dir: str | Path) -> Sentence | None:
     """None when `model_dir` can be written as GGUF here, else the sentence that says why not (a
     Sentence: English, with its Chinese as .zh)."""
     model_dir = Path(model_dir)
+    stamps = tuple(_stamp(model_dir / f) for f in ("config.json", "tokenizer.json"))
+    return _gguf_support(str(model_dir), stamps)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _gguf_support(model_dir: str, stamps: tuple) -> Sentence | None:
+    """gguf_support, once per version of the folder's files: the Export tab asks on every page load, and
+    parsing a tokenizer.json takes 100 ms or more."""
+    model_dir = Path(model_dir)
     cfg = _read_json(model_dir / "config.json")
     convert = " Use llama.cpp's convert_hf_to_gguf.py on the merged folder."
     convert_zh = "请对合并后的文件夹使用 llama.cpp 的 convert_hf_to_gguf.py。"
@@ -895,7 +918,7 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
     rope_type = rope.get("rope_type") or rope.get("type") or "default"
     vocab_size = cfg["vocab_size"]
 
-    progress(0.02, "Writing the GGUF header and tokenizer")
+    progress(0.02, Sentence("Writing the GGUF header and tokenizer", "正在写 GGUF 文件头和分词器"))
     tmp = out_file.with_name(f".{out_file.name}.partial")
     w = gguf.GGUFWriter(tmp, gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.LLAMA])
     w.add_type(gguf.GGUFType.MODEL)
@@ -990,7 +1013,7 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
                     elif hf.endswith("k_proj.weight"):
                         data = _permute_qk(data, n_kv)
                 w.write_tensor_data(np.ascontiguousarray(data.astype(np_dtype(shape))))
-                progress(0.05 + 0.93 * (k + 1) / len(plan), f"Writing {name}")
+                progress(0.05 + 0.93 * (k + 1) / len(plan), Sentence(f"Writing {name}", f"正在写 {name}"))
         finally:
             handles.clear()
             w.close()
@@ -999,7 +1022,7 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
         w.close()
         if tmp.exists():
             tmp.unlink()
-    progress(1.0, f"GGUF written ({out_type})")
+    progress(1.0, Sentence(f"GGUF written ({out_type})", f"GGUF 文件已写好（{out_type}）"))
     return out_file
 
 

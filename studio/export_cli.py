@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     bar = tqdm(total=1000, unit="", bar_format="{l_bar}{bar}| {elapsed}<{remaining}", dynamic_ncols=True)
 
-    def progress(fraction: float, message: str) -> None:
-        bar.set_description_str(message[:60])
+    def progress(fraction: float, message: str) -> None:  # message: a Sentence; the CLI speaks English
+        bar.set_description_str(getattr(message, "en", str(message))[:60])
         bar.n = int(fraction * 1000)
         bar.refresh()
 

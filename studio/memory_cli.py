@@ -2,6 +2,12 @@
 
     studio estimate --model qwen2.5-7b-instruct --method lora --batch-size 4 --seq-len 2048 --gpu-memory-gib 24
     studio estimate --model ./my-model --method qlora --json
+
+The loss head: `--loss hf` (the default) counts the model's own loss over the full (tokens x vocabulary)
+logits with an fp32 upcast, as a plain transformers training loop computes it and as published
+measurements were taken. `studio train` uses TRL's chunked loss ("fused"), which never builds the full
+logits; for large vocabularies that is many GiB less. The output always names the loss head assumed and
+also gives the total for `studio train` (JSON: `studio_train_total_bytes`), so both are in view.
 """
 
 from __future__ import annotations
@@ -11,6 +17,10 @@ import json
 
 from studio import memory
 from studio.errors import StudioError
+
+
+LOSS_WORDS = {"hf": "hf (the model's own loss over full logits, fp32 upcast, as a plain transformers loop)",
+              "fused": "fused (TRL's chunked loss, no full logits)"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -30,6 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=("bf16", "fp16", "fp32"), default=None,
                    help="bf16 (default on a GPU), fp16, or fp32 (default on a CPU)")
     p.add_argument("--optimizer", choices=memory.OPTIMIZERS, default="adamw", help="default adamw (fp32 states)")
+    p.add_argument("--loss", choices=("hf", "fused"), default="hf",
+                   help="the loss head: hf (default) = the model's own loss over full logits with an fp32 upcast, "
+                        "as in a plain transformers loop and in published measurements; fused = TRL's chunked loss, "
+                        "without full logits, as `studio train` uses. Either way the output also gives the "
+                        "total for `studio train`")
     p.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
     p.add_argument("--packing", action="store_true", help="rows are packed to the full sequence length")
     p.add_argument("--stage", choices=("sft", "cpt", "dpo"), default="sft", help="dpo doubles the rows")
@@ -37,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="device memory to check against, in GiB (default: the detected GPU, or RAM with --cpu)")
     p.add_argument("--cpu", action="store_true", help="estimate RAM for training on the CPU")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.epilog = ("The default --loss hf matches a standard transformers training loop and published measurements. "
+                "`studio train` computes the loss in chunks (fused), which needs less memory for large "
+                "vocabularies: the output names the loss head assumed and adds the estimate for `studio train` "
+                "(JSON: loss, studio_train_loss, studio_train_total_bytes).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,11 +98,13 @@ def run(args: argparse.Namespace) -> int:
             capacity = hardware.capacity_bytes(hw, "cuda")
             capacity_source = hw["gpus"][0]["name"]
     precision = args.precision or ("fp32" if args.cpu else "bf16")
-    est = memory.estimate(dims, args.method, batch_size=args.batch_size, seq_len=args.seq_len,
-                          gradient_checkpointing=args.gradient_checkpointing, precision=precision,
-                          optimizer=args.optimizer, lora_rank=args.lora_rank, target_modules=args.target_modules,
-                          quant_bits=args.quant_bits, grad_accum=args.grad_accum, packing=args.packing,
-                          stage=args.stage, device=device, capacity_bytes=capacity)
+    setup = dict(batch_size=args.batch_size, seq_len=args.seq_len, gradient_checkpointing=args.gradient_checkpointing,
+                 precision=precision, optimizer=args.optimizer, lora_rank=args.lora_rank,
+                 target_modules=args.target_modules, quant_bits=args.quant_bits, grad_accum=args.grad_accum,
+                 packing=args.packing, stage=args.stage, device=device, capacity_bytes=capacity)
+    est = memory.estimate(dims, args.method, loss=args.loss, **setup)
+    train_loss = memory.engine_loss()  # what `studio train` (and the Model tab) assume
+    train_est = est if train_loss == args.loss else memory.estimate(dims, args.method, loss=train_loss, **setup)
     recs = memory.recommendations(dims, est, catalog_models=catalog.load()) if capacity else []
     best = None
     if capacity:
@@ -94,13 +115,18 @@ def run(args: argparse.Namespace) -> int:
         out = est.to_dict()
         out.update(model=args.model, source=source, capacity_source=capacity_source,
                    recommendations=[r.text for r in recs], recommendation_details=[r.to_dict() for r in recs],
-                   largest_fitting_catalog_model=best)
+                   largest_fitting_catalog_model=best, loss=args.loss, studio_train_loss=train_loss,
+                   studio_train_total_bytes=int(train_est.total_bytes), studio_train_verdict=train_est.verdict)
         print(json.dumps(out, ensure_ascii=False))
         return 0
 
     print(f"{args.model} ({source}), {args.method}, batch {args.batch_size} x {args.seq_len} tokens, "
           f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, {precision}:")
     print(memory.fmt_table(est))
+    print(f"Loss head assumed: {LOSS_WORDS[args.loss]}.")
+    train_verdict = f", {train_est.verdict}" if train_est.verdict else ""
+    print(f"With `studio train`, which uses {LOSS_WORDS[train_loss]}: "
+          f"{memory.format_bytes(train_est.total_bytes)}{train_verdict}.")
     if capacity:
         print(f"Device: {capacity / memory.GiB:.1f} GiB ({capacity_source}); 90% is usable: {est.verdict}.")
         if recs:

@@ -3,6 +3,7 @@
 Blindness first: before a vote, nothing a handler returns to the page names a model or a side."""
 
 import json
+import re
 
 import pytest
 
@@ -257,6 +258,25 @@ def test_automatic_checks_and_export(run):
     assert "Wrote" in out["checks_status"]
 
 
+def test_a_reload_keeps_the_same_anonymous_voter(run):
+    token, voter = ct.voter_of(None)  # a first visit: a fresh random token for the browser to keep
+    assert re.fullmatch(r"[0-9a-f]{32}", token) and re.fullmatch(r"v-[0-9a-f]{12}", voter) and token not in voter
+    assert ct.voter_of(token) == (token, voter)  # a reload: the kept token, the same voter
+    assert ct.voter_of(None)[1] != voter  # another browser: another voter
+    for junk in ("", "x" * 32, {"token": token}, 12, token.upper(), token + "0", "../" + token):
+        assert ct.voter_of(junk)[0] not in (junk, token)  # anything else a browser sends: a fresh token
+    # two page loads of one browser, a vote after each: one voter in the tally, whose votes are "yours"
+    for _ in range(2):
+        _, voter_now = ct.voter_of(token)
+        rid = ask(run)[-1]["round"]
+        assert "⚠️" not in ct.vote(str(run), rid, "A", voter_now, is_busy=lambda: False)["reveal"]
+    view = ct.tally_view(run, ct.voter_of(token)[1])
+    assert list(view["tally_table"]["Voter"]) == ["all voters", f"{voter} (you)"]
+    assert f"anonymous id `{voter}`" in view["tally_md"] and "have not voted" not in view["tally_md"]
+    logged = (run / "votes.jsonl").read_text(encoding="utf-8")
+    assert logged.count(voter) == 2 and token not in logged  # the token stays in the browser
+
+
 def test_every_string_has_both_languages():
     keys = [k for k in STRINGS if k.startswith("compare.")]
     assert len(keys) > 60
@@ -276,3 +296,6 @@ def test_the_tab_builds_into_the_app():
     for c in cfg["components"]:
         if c.get("type") == "state":
             assert c.get("props", {}).get("value") in (None, "", {}, [])
+    # the voter's token lives in the browser's localStorage; the page starts without one (each browser draws its own)
+    kept = [c["props"] for c in cfg["components"] if c.get("props", {}).get("storage_key") == "studio-compare-voter"]
+    assert len(kept) == 1 and kept[0].get("default_value") is None and kept[0].get("value") is None, kept

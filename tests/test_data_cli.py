@@ -159,3 +159,35 @@ def test_unpaired_labels_on_the_command_line(tmp_path):
                  "--label-mode", "pairs"]) == 0
     assert json.loads(rep.read_text())["format"] == "preference"
     assert json.loads(out.read_text()) == {"prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."}
+
+
+def test_report_has_the_template_check_of_the_rows_as_written(tmp_path):
+    src, out, rep = rows_file(tmp_path), tmp_path / "o.jsonl", tmp_path / "r.json"
+    # --cutoff-len 100: too_long removes the long row, so no answer that is written would be cut
+    assert main(["clean", str(src), "--out", str(out), "--report", str(rep), "--tokenizer", TINY,
+                 "--cutoff-len", "100"]) == 0
+    template = json.loads(rep.read_text(encoding="utf-8"))["template"]
+    assert template["cutoff"] == 100 and template["checked"] == 2 and template["ok"] is True
+    assert (template["cut"], template["cut_entirely"], template["cut_partly"], template["failed"]) == (0, 0, 0, 0)
+    # --cutoff-len 0 keeps every row; the check still meets training's default length, 2048 tokens
+    long_rows = [{"instruction": "Long", "input": "", "output": "word " * 2100},
+                 {"instruction": "Huge prompt " + "word " * 2100, "input": "", "output": "yes"},
+                 {"instruction": "Short", "input": "", "output": "fine"}]
+    src2 = tmp_path / "long.jsonl"
+    src2.write_text("".join(json.dumps(r) + "\n" for r in long_rows), encoding="utf-8")
+    assert main(["clean", str(src2), "--out", str(out), "--report", str(rep), "--tokenizer", TINY,
+                 "--cutoff-len", "0", "--no-near-dup"]) == 0
+    report = json.loads(rep.read_text(encoding="utf-8"))
+    assert report["output_rows"] == 3 and report["removed"]["too_long"] == 0
+    t = report["template"]
+    assert t["cutoff"] == 2048 and (t["cut"], t["cut_entirely"], t["cut_partly"]) == (2, 1, 1)
+    assert [(c["number"], c["cut"]) for c in t["cut_rows"]] == [(1, "partly"), (2, "entirely")]
+    assert any("2 answers would be cut" in n for n in report["notes"])
+    assert set(FIVE) <= set(report["removed"]) and {"format", "input_rows", "output_rows"} <= set(report)
+
+
+def test_report_without_a_tokenizer_says_the_template_was_not_checked(tmp_path):
+    src = tmp_path / "a.csv"
+    src.write_text("prompt,completion\nHi,Hello\n", encoding="utf-8")
+    report = clean_file(src, tmp_path / "o.jsonl", tmp_path / "r.json")
+    assert report["template"]["ok"] is False and "No tokenizer" in report["template"]["problem"]

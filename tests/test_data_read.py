@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,85 @@ def test_decode_prefers_utf8_and_recognises_short_gbk():
     assert decode_bytes("中文 text".encode("utf-8")) == ("中文 text", "utf-8")
     text, enc = decode_bytes("问题,答案\n什么是微调？,继续训练。\n".encode("gbk"))
     assert text.startswith("问题") and enc == "gb18030"
+
+
+# ---- short and long CJK files: GBK and Big5 are told apart from Korean, Japanese and UTF-16 guesses ----
+
+GBK_SHORT = ["年假规定", "往返大交通", "实报实销", "机票、火车票", "差旅管理办法", "我去北京出差"]
+BIG5_SHORT = ["年假規定", "什麼是微調", "請幫我翻譯這句話", "電腦壞了應該找誰處理", "網路連線不穩定時請重新開機",
+              "請問年假怎麼計算", "低秩適配器只訓練很少的參數"]
+
+
+@pytest.mark.parametrize("words", GBK_SHORT)
+def test_short_gbk_strings_are_chinese(words):
+    assert decode_bytes(words.encode("gbk")) == (words, "gb18030")
+
+
+@pytest.mark.parametrize("words", BIG5_SHORT)
+def test_short_big5_strings_are_chinese(words):
+    assert decode_bytes(words.encode("big5")) == (words, "big5")
+
+
+@pytest.mark.parametrize("encoding,words", [("gbk", w) for w in GBK_SHORT] + [("big5", w) for w in BIG5_SHORT])
+def test_one_row_jsonl_and_csv_in_gbk_or_big5(tmp_path, encoding, words):
+    row = {"instruction": words, "output": words + "。"}
+    t = read_file(write(tmp_path, "one.jsonl", (json.dumps(row, ensure_ascii=False) + "\n").encode(encoding)))
+    assert t.rows == [row] and t.encoding == ("gb18030" if encoding == "gbk" else "big5")
+    header = "问题,答案" if encoding == "gbk" else "問題,答案"
+    t = read_file(write(tmp_path, "one.csv", f"{header}\r\n{words},{words}。\r\n".encode(encoding)))
+    assert t.rows == [dict(zip(header.split(","), [words, words + "。"]))]
+
+
+def test_longer_gbk_and_big5_files(tmp_path):
+    rows = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "assets" / "samples"
+                                          / "company_policy_zh.jsonl").read_text(encoding="utf-8").splitlines()[:40]]
+    t = read_file(write(tmp_path, "long.jsonl", jsonl(rows).encode("gbk")))
+    assert t.rows == rows and t.encoding == "gb18030"
+    text = "問題,答案\r\n" + "".join(f"{w},{w}。\r\n" for w in BIG5_SHORT * 3)
+    t = read_file(write(tmp_path, "long.csv", text.encode("big5")))
+    assert len(t.rows) == 3 * len(BIG5_SHORT) and t.rows[3]["問題"] == BIG5_SHORT[3] and t.encoding == "big5"
+
+
+def test_utf16_needs_its_bom_or_its_nul_bytes():
+    text = "问题,答案\n你好,世界\n"
+    assert decode_bytes(text.encode("utf-16")) == (text, "utf-16")  # with a BOM
+    assert decode_bytes("a,b\nhello,world\n".encode("utf-16-le"))[0] == "a,b\nhello,world\n"  # ASCII: NUL bytes
+    # Big5 bytes that happen to be valid UTF-16 are not read as UTF-16 without a BOM
+    assert decode_bytes("年假規定".encode("big5"))[1] == "big5"
+
+
+def test_japanese_and_korean_files_still_read():
+    ja = "会社の休暇制度について教えてください。"
+    assert decode_bytes(ja.encode("shift_jis"))[0] == ja
+    ko = "회사의 휴가 정책은 무엇입니까? 오늘 날씨가 좋네요."
+    assert decode_bytes(ko.encode("cp949"))[0] == ko
+
+
+# ---- the upload cap: one number for Gradio, the reader and the tab ----
+
+def test_upload_limit_on_a_space_is_the_safe_mode_cap(monkeypatch):
+    from studio.space import SPACE_LIMITS
+
+    monkeypatch.delenv("STUDIO_MAX_UPLOAD_MB", raising=False)
+    monkeypatch.setenv("SPACE_ID", "someone/studio")
+    monkeypatch.delenv("STUDIO_SAFE_MODE", raising=False)
+    assert upload_limit() == SPACE_LIMITS.max_upload_mb * 2**20 == 20 * 2**20
+    monkeypatch.setenv("STUDIO_MAX_UPLOAD_MB", "50")  # the Space owner's variable
+    assert upload_limit() == 50 * 2**20
+    monkeypatch.setenv("STUDIO_SAFE_MODE", "0")  # a private Space without safe mode: the plain setting
+    assert upload_limit() == 50 * 2**20
+
+
+def test_bad_or_zero_cap_falls_back_to_the_default(monkeypatch):
+    for value in ("lots", "0", "-3"):
+        monkeypatch.setenv("STUDIO_MAX_UPLOAD_MB", value)
+        assert upload_limit() == 200 * 2**20
+
+
+def test_a_file_over_a_tiny_cap_is_one_clear_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_MAX_UPLOAD_MB", "0.001")  # about 1 KB
+    p = write(tmp_path, "big.jsonl", jsonl(ALPACA * 20))
+    with pytest.raises(StudioError) as e:
+        read_file(p, max_bytes=upload_limit())
+    assert str(e.value) == "big.jsonl is 3 KB, over the 1 KB upload limit; split it into smaller files."
+    assert "超过了 1 KB 的上传上限" in e.value.zh

@@ -140,7 +140,7 @@ def test_clean_reports_counts_rows_and_statistics(tmp_path):
     assert "Tokens per row" in out["stats_md"] and "English 100%" in out["stats_md"]
     assert "✅ All 7 rows render" in out["template_md"]
     saved = json.loads(Path(out["report_file"]).read_text(encoding="utf-8"))
-    assert saved["removed"] == rep["removed"] and saved["template_check"]["ok"] is True
+    assert saved["removed"] == rep["removed"] and saved["template"]["ok"] is True
     # a cutoff that cuts answers is reported by the template check, with the row numbers
     cut = dt.run_clean(res["state"], None, {"cutoff_len": 0}, TINY_TOKENIZER)
     assert cut["ok"] and "✅" in cut["template_md"]
@@ -229,6 +229,44 @@ def test_use_for_training_sets_ctx_data_with_a_readable_train_file(tmp_path, hom
     dpo = dt.load_data(SAMPLES_DIR / "dpo_preferences.jsonl", copy=False)
     out = dt.use_for_training(dpo["state"], None, {}, {"general_share": 0.05}, "none")
     assert out["data"]["format"] == "preference" and "only mix into conversation" in out["use_md"]
+
+
+def test_the_template_check_reports_answers_training_would_cut(tmp_path, home):
+    rows = qa_rows(3) + [{"question": "Tell me everything.", "answer": "word " * 2100},
+                         {"question": "Read this: " + "word " * 2100, "answer": "Done."}]
+    res = dt.load_data(write_jsonl(tmp_path / "long.jsonl", rows), session="s")
+    # cutoff 0 keeps every row, and training cuts at its default length: 2048 tokens
+    out = dt.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False}, TINY_TOKENIZER, session="s")
+    assert out["ok"], out["error"]
+    t = out["report"]["template"]
+    assert t["cutoff"] == 2048 and (t["cut"], t["cut_entirely"], t["cut_partly"]) == (2, 1, 1)
+    assert [c["number"] for c in t["cut_rows"]] == [4, 5]
+    md = out["template_md"]
+    assert "**2 answers would be cut** by the cutoff of 2048 tokens" in md and "1 entirely" in md and "1 partly" in md
+    assert "row 4:" in md and "row 5:" in md
+    assert "2 个回答在训练时会被截断" in dt.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False},
+                                                TINY_TOKENIZER, lang="zh")["template_md"]
+    used = dt.use_for_training(res["state"], None, {"cutoff_len": 0, "near_dup": False}, {"eval_share": 0},
+                               TINY_TOKENIZER, session="s")
+    assert used["ok"] and "**2 answers would be cut**" in used["use_md"]
+    assert used["prepared_report"]["template"]["cut"] == 2
+    # a cutoff that Clean applies removes those rows, and the check says nothing trained is cut
+    out = dt.run_clean(res["state"], None, {"cutoff_len": 2048, "near_dup": False}, TINY_TOKENIZER)
+    assert out["report"]["removed"]["too_long"] == 2 and out["report"]["template"]["cut"] == 0
+    assert "✅ All 3 rows render" in out["template_md"] and "2 rows longer than the cutoff" in out["template_md"]
+
+
+def test_cleaning_progress_speaks_the_pages_language(tmp_path):
+    res = dt.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="p")
+    seen = {"en": [], "zh": []}
+    for lang in seen:
+        out = dt.run_clean(res["state"], None, {}, "none", lang=lang, progress=lambda f, d: seen[lang].append(d))
+        assert out["ok"]
+    assert any("正在清洗…… 删除完全重复" in d for d in seen["zh"]) and any("完成" in d for d in seen["zh"])
+    from studio.data.clean import STEP_NAMES
+
+    assert not any(s.en in d for s in STEP_NAMES.values() for d in seen["zh"]), seen["zh"]  # no English step names
+    assert any("Cleaning… removing duplicates" in d for d in seen["en"]) and any("done" in d for d in seen["en"])
 
 
 def test_downloads_are_served_from_a_folder_gradio_allows(tmp_path, home):

@@ -79,3 +79,42 @@ def test_token_counts_match_the_rendered_template(tiny):
             [r.data["prompt"] + [{"role": "assistant", "content": r.data[k]}] for k in ("chosen", "rejected")]
         exact.append(max(encode_lengths(tiny, [tiny.apply_chat_template(c, tokenize=False) for c in convs])))
     assert count_tokens(rows, tiny) == exact
+
+
+def test_counts_say_how_answers_are_cut(tiny):
+    rows = [conv("q", "w " * 10, n=1), conv("w " * 20, "short", n=2), conv("q", "fits", n=3)]
+    rep = check_template(rows, tiny, cutoff_len=12)
+    assert [(c["number"], c["cut"]) for c in rep.cut] == [(1, "partly"), (2, "entirely")]
+    d = rep.to_dict()
+    assert (d["cutoff"], d["checked"], d["cut"], d["cut_entirely"], d["cut_partly"], d["failed"]) == (12, 3, 2, 1, 1, 0)
+    assert [c["number"] for c in d["cut_rows"]] == [1, 2] and d["ok"] is False
+
+
+def test_a_cutoff_of_zero_is_checked_against_the_default_2048(tiny):
+    rows = [conv("q", "w " * 2100, n=1), conv("q", "w " * 100, n=2)]
+    rep = check_template(rows, tiny, cutoff_len=0)
+    assert rep.cutoff == 2048 and [c["number"] for c in rep.cut] == [1]
+
+
+def test_estimates_agree_with_rendering_every_row(tiny):
+    from studio.data.template_check import TemplateReport, _measure
+
+    rows = [conv("x " * (i % 13), "w " * (i * 7 % 90), n=i) for i in range(1, 200)]
+    rows += [make_row({"prompt": "p " * (i % 30), "chosen": "c " * (i % 50), "rejected": "r " * (i % 40)}, 300 + i)
+             for i in range(60)]
+    for cutoff in (8, 20, 40, 64):
+        exact = TemplateReport(cutoff=cutoff)
+        _measure(rows, tiny, cutoff, 64, exact)
+        assert check_template(rows, tiny, cutoff).cut == sorted(exact.cut, key=lambda c: c["number"])
+
+
+def test_every_row_with_a_refused_role_order_is_reported(tiny):
+    bad = [make_row({"messages": [{"role": "user", "content": f"hi {i}"}, {"role": "tool", "content": "x"},
+                                  {"role": "assistant", "content": "ok"}]}, i) for i in (4, 9)]
+    rep = check_template([bad[0], conv("fine", "yes", n=5), bad[1]], tiny)
+    assert [f["number"] for f in rep.failed] == [4, 9] and rep.checked == 1 and rep.to_dict()["failed"] == 2
+
+
+def test_no_tokenizer_is_a_sentence_in_both_languages():
+    rep = check_template([conv("a", "b")], None)
+    assert "No tokenizer" in rep.problem and "分词器" in rep.problem.zh and rep.to_dict()["problem"] == rep.problem.en

@@ -67,6 +67,125 @@ def test_config_yaml_roundtrip_and_plain_validation(tmp_path):
         RunConfig.from_yaml("training:\n  batch_size: lots\n")
 
 
+def test_optimizer_setting_round_trips_validates_and_maps_to_transformers(tmp_path):
+    from transformers.training_args import OptimizerNames
+
+    from studio import memory
+    from studio.config import HF_OPTIM, OPTIMIZERS
+
+    assert OPTIMIZERS == memory.OPTIMIZERS and set(HF_OPTIM) == set(OPTIMIZERS)
+    assert HF_OPTIM["adamw"] == "adamw_torch" and HF_OPTIM["adamw_8bit"] == "adamw_bnb_8bit"
+    assert HF_OPTIM["paged_adamw_8bit"] == "paged_adamw_8bit"
+    for name in HF_OPTIM.values():
+        OptimizerNames(name)  # a value TrainingArguments accepts
+    # an old config without the field is still valid, with AdamW
+    old = RunConfig.from_yaml("training:\n  learning_rate: 0.0001\n")
+    assert old.training.optimizer == "adamw"
+    cfg = RunConfig()
+    cfg.training.optimizer = "adamw_8bit"
+    cfg.save(tmp_path / "c.yaml")
+    assert RunConfig.load(tmp_path / "c.yaml").training.optimizer == "adamw_8bit"
+    assert "optimizer: adamw_8bit" in cfg.to_yaml()
+    no_gpu = cfg.validate({"cuda": False, "mps": False})
+    assert "8-bit AdamW needs an NVIDIA GPU and bitsandbytes; this machine has none. Choose AdamW." in no_gpu
+    assert any("8 位 AdamW 需要 NVIDIA GPU" in p.zh for p in no_gpu)
+    gpu = cfg.validate({"cuda": True, "bitsandbytes": True})
+    assert not any("AdamW" in p for p in gpu)
+    assert any("bitsandbytes package" in p for p in cfg.validate({"cuda": True, "bitsandbytes": False}))
+    cfg.training.optimizer = "lion"
+    assert any("Unknown optimizer 'lion'" in p for p in cfg.validate({"cuda": True}))
+    # the estimate of a run counts the optimizer it trains with
+    from studio.models.catalog import get
+
+    cfg.method.method, dims = "full", get("qwen2.5-0.5b-instruct").dims
+    sizes = {}
+    for opt in ("adamw", "adamw_8bit"):
+        cfg.training.optimizer = opt
+        e = memory.estimate_for_run(cfg, dims, device="cuda", precision="bf16", gradient_checkpointing=True)
+        assert e.setup["optimizer"] == opt
+        sizes[opt] = e.breakdown["optimizer"]
+    assert sizes["adamw_8bit"] < 0.6 * sizes["adamw"]
+
+
+def test_training_arguments_keep_epoch_checkpoints_show_nan_and_use_the_optimizer(tmp_path):
+    from studio.engine.device import Placement
+    from studio.engine.trainers import common_args
+
+    cfg = RunConfig()
+    cfg.training.optimizer = "paged_adamw_8bit"
+    args = common_args(cfg, tmp_path, Placement("cpu", "bf16", ""), has_eval=True, gradient_checkpointing=False)
+    assert args["optim"] == "paged_adamw_8bit"
+    assert args["logging_nan_inf_filter"] is False  # else a NaN loss is logged as the average of earlier ones
+    assert args["save_total_limit"] is None and args["save_strategy"] == "epoch"
+    assert args["gradient_checkpointing"] is False and args["bf16"] is True and args["use_cpu"] is True
+
+
+def _fake_checkpoint(ck_dir, step, epoch, complete=True):
+    ck = ck_dir / f"checkpoint-{step}"
+    ck.mkdir(parents=True)
+    if complete:
+        (ck / "trainer_state.json").write_text(json.dumps({"global_step": step, "epoch": epoch}))
+    return ck
+
+
+def test_superseded_timed_checkpoints_go_epoch_checkpoints_stay(tmp_path):
+    from studio.engine.trainers import superseded_checkpoints
+
+    ck_dir = tmp_path / "checkpoints"
+    _fake_checkpoint(ck_dir, 5, 0.5)  # a timed save
+    _fake_checkpoint(ck_dir, 10, 1.0)  # end of epoch 1
+    _fake_checkpoint(ck_dir, 13, 1.3)  # a timed save
+    _fake_checkpoint(ck_dir, 17, 1.7)  # a stop: the newest, resumed from
+    _fake_checkpoint(ck_dir, 18, None, complete=False)  # cut short by a kill: Job.resume removes it
+    assert [p.name for p in superseded_checkpoints(ck_dir)] == ["checkpoint-13", "checkpoint-5"]
+    for p in superseded_checkpoints(ck_dir):
+        import shutil
+
+        shutil.rmtree(p)
+    assert last_checkpoint(tmp_path).name == "checkpoint-17"
+    _fake_checkpoint(ck_dir, 20, 2.0)
+    assert [p.name for p in superseded_checkpoints(ck_dir)] == ["checkpoint-17"]
+    assert superseded_checkpoints(tmp_path / "none") == []
+
+
+def test_gradient_checkpointing_is_off_when_the_run_fits(tiny_model_dir, tmp_path, monkeypatch):
+    from studio.engine import trainers
+
+    cfg = make_cfg(tiny_model_dir, tmp_path / "unused.jsonl")
+    assert cfg.training.gradient_checkpointing == "auto"
+    on, why = trainers.want_gradient_checkpointing(cfg, "cpu", "bf16")
+    assert on is False and "fits in memory" in why
+    monkeypatch.setattr(trainers, "_device_capacity", lambda device: 1024)  # a device far too small
+    on, why = trainers.want_gradient_checkpointing(cfg, "cpu", "bf16")
+    assert on is True and "more than 90%" in why
+    cfg.training.gradient_checkpointing = "off"
+    assert trainers.want_gradient_checkpointing(cfg, "cpu")[0] is False
+
+
+@pytest.mark.parametrize("flags,precision", [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", "bf16"),  # this machine's kind of CPU
+    ("fpu sse avx2 amx_bf16 amx_tile", "bf16"),
+    ("fpu sse avx2 avx512f", "fp32"),  # no native bf16: emulated bf16 is slower than fp32
+])
+def test_cpu_placement_follows_the_processor_flags(monkeypatch, flags, precision):
+    import io
+
+    from studio.engine import device
+
+    cpuinfo = f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n"
+    monkeypatch.setattr(device, "open", lambda *a, **k: io.StringIO(cpuinfo), raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    device.cpu_has_bf16.cache_clear()
+    try:
+        for asked in ("auto", "cpu"):
+            p = device.choose(asked)
+            assert (p.device, p.precision) == ("cpu", precision)
+            assert p.weights_dtype == torch.float32  # bf16 on a CPU is autocast over fp32 weights
+    finally:
+        device.cpu_has_bf16.cache_clear()  # the real CPU again for the other tests
+
+
 def test_device_choice_on_this_machine():
     from studio.engine.device import choose
 
@@ -88,7 +207,8 @@ def test_sft_lora_learns_and_writes_the_run_folder(tiny_model_dir, tmp_path):
                  "adapter/adapter_model.safetensors", "adapter/adapter_config.json"):
         assert (rd / name).exists(), name
     assert len((rd / "data/train.jsonl").read_text().splitlines()) == 12
-    assert list((rd / "checkpoints").glob("checkpoint-*")), "a checkpoint per epoch"
+    assert len(list((rd / "checkpoints").glob("checkpoint-*"))) == 6, "a checkpoint per epoch, all kept"
+    assert job.gradient_checkpointing is False, "auto: off when the run fits"
     events = read_metrics(rd)
     losses = [e["loss"] for e in events if "loss" in e]
     assert losses[-1] < losses[0] * 0.7, losses
@@ -146,9 +266,20 @@ def test_stop_then_resume_continues_at_the_same_step(tiny_model_dir, tmp_path):
     assert steps == sorted(set(steps)), "no step logged twice"
     assert steps[0] == 1 and steps[-1] == 40
     assert min(s for s in steps if s > stopped_at) == stopped_at + 1
+    # the stop's checkpoint was superseded by the final one (mid-epoch, as max_steps ends before the epoch)
+    assert [p.name for p in (job.run_dir / "checkpoints").glob("checkpoint-*")] == ["checkpoint-40"]
 
 
-def test_absurd_learning_rate_trips_the_nan_guard(tiny_model_dir, tmp_path):
+def test_absurd_learning_rate_trips_the_nan_guard(tiny_model_dir, tmp_path, monkeypatch):
+    from studio.engine.metrics import StudioCallback
+
+    # The guard must catch it through the loss alone: hide the gradient norm from it.
+    on_log = StudioCallback.on_log
+
+    def without_grad_norm(self, args, state, control, logs=None, **kw):
+        return on_log(self, args, state, control, logs={k: v for k, v in (logs or {}).items() if k != "grad_norm"}, **kw)
+
+    monkeypatch.setattr(StudioCallback, "on_log", without_grad_norm)
     data = write_rows(tmp_path / "train.jsonl")
     cfg = make_cfg(tiny_model_dir, data, learning_rate=1e12, epochs=3)
     cfg.method.method = "full"
@@ -157,6 +288,9 @@ def test_absurd_learning_rate_trips_the_nan_guard(tiny_model_dir, tmp_path):
     assert job.state == "failed"
     assert "learning rate is likely too high" in job.error
     assert read_summary(job.run_dir)["status"] == "failed"
+    losses = [e["loss"] for e in read_metrics(job.run_dir) if "loss" in e]
+    assert not math.isfinite(losses[-1]), "the NaN loss itself is logged, not the average of earlier ones"
+    assert all("grad_norm" not in e for e in read_metrics(job.run_dir))
 
 
 def test_out_of_memory_fails_with_advice_and_the_next_job_runs(tiny_model_dir, tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """The Export tab's handlers as plain functions, on the tiny run that tests/test_export.py builds (a random
 Llama with hidden size 32 and a LoRA adapter with non-zero weights): no browser, seconds on a CPU."""
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from studio.ui import export_tab as et
 from studio.ui.i18n import STRINGS
 
 TOKEN = "hf_exportTABtoken0123456789abcdefQRS"
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +65,20 @@ def test_export_adapter_zip_merged_and_card(tiny, tmp_path):
     assert root.joinpath("base").name in out["card"] and "Training rows" in out["card"]
     assert {Path(f).name for f in out["files"]} >= {"config.yaml", "accelerate-fsdp.yaml", "COMMANDS.md"}
     assert seen[-1][0] == 1.0 and any("CPU" in m for _, m in seen)
+
+
+def test_progress_is_shown_in_the_readers_language(tiny, tmp_path):
+    run, _ = tiny
+    seen = []
+    out = et.export(str(run), adapter=True, merge=False, card=True, lang="zh", progress=lambda f, m: seen.append(m),
+                    is_busy=lambda: False, out_dir=tmp_path / "out")
+    assert out["zip"], out["status"]
+    assert "导出完成" in seen and "适配器已导出" in seen, seen
+    assert all(type(m) is str and CJK.search(m) for m in seen), seen
+    seen.clear()
+    et.export(str(run), adapter=True, merge=False, card=False, lang="en", progress=lambda f, m: seen.append(m),
+              is_busy=lambda: False, out_dir=tmp_path / "out-en")
+    assert "Export finished" in seen and not any(CJK.search(m) for m in seen), seen
 
 
 def test_merging_is_refused_while_training(tiny, tmp_path):

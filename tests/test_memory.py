@@ -306,6 +306,36 @@ def test_cli_json_contract(capsys):
     assert d["recommendations"][0].startswith("turn on gradient checkpointing")
 
 
+def test_cli_names_the_loss_head_and_gives_the_studio_train_total(capsys, monkeypatch):
+    """The CLI assumes a plain transformers loop (hf) unless told; `studio train` and the Model tab use TRL's
+    chunked loss: the output names the one assumed and gives the studio train figure too."""
+    args = ["--model", "qwen2.5-7b-instruct", "--method", "lora", "--batch-size", "4", "--seq-len", "2048",
+            "--gpu-memory-gib", "24"]
+    monkeypatch.setattr(memory, "engine_loss", lambda: "fused")  # TRL >= 1.0
+    rc, out, err = _run_cli(capsys, *args, "--json")
+    assert rc == 0, err
+    hf = json.loads(out)
+    kw = dict(batch_size=4, seq_len=2048, gradient_checkpointing=True, lora_rank=8, device="cuda")
+    assert hf["loss"] == "hf" and hf["setup"]["loss"] == "hf"
+    assert hf["total_bytes"] == estimate(Q7, "lora", loss="hf", **kw).total_bytes
+    assert hf["studio_train_loss"] == "fused"
+    assert hf["studio_train_total_bytes"] == estimate(Q7, "lora", loss="fused", **kw).total_bytes
+    assert hf["studio_train_total_bytes"] < hf["total_bytes"] - 10 * GiB  # Qwen's 152K vocabulary: the full logits
+    rc, out, _ = _run_cli(capsys, *args, "--loss", "fused", "--json")
+    fused = json.loads(out)
+    assert fused["loss"] == "fused" and fused["total_bytes"] == hf["studio_train_total_bytes"]
+    assert fused["studio_train_total_bytes"] == fused["total_bytes"]
+    rc, out, _ = _run_cli(capsys, *args)
+    assert "Loss head assumed: hf" in out
+    line = next(x for x in out.splitlines() if x.startswith("With `studio train`"))
+    assert "fused" in line and memory.format_bytes(hf["studio_train_total_bytes"]) in line
+    with pytest.raises(SystemExit):
+        _run_cli(capsys, *args, "--loss", "chunked")  # argparse: only hf or fused
+    with pytest.raises(SystemExit):
+        cli_main(["estimate", "--help"])
+    assert "--loss {hf,fused}" in capsys.readouterr().out
+
+
 def test_cli_fits_and_human_output(capsys):
     rc, out, _ = _run_cli(capsys, "--model", "embedded", "--method", "lora", "--gpu-memory-gib", "16", "--json")
     d = json.loads(out)

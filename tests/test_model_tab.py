@@ -76,9 +76,27 @@ def test_recommendation_applies_to_the_controls_and_the_verdict():
     assert mt.apply_change(s, {"seq_len": 512})["max_length"] == 512
     assert mt.apply_change(s, {"batch_size": 1, "grad_accum": 8})["grad_accum"] == 8
     assert mt.apply_change(s, {"model": "qwen2.5-3b-instruct"})["model"] == "qwen2.5-3b-instruct"
-    # the 8-bit optimizer is not a training setting: never offered
-    full = mt.evaluate({**s, "method": "full"}, hw=RTX_4090)
-    assert all("optimizer" not in r["change"] for r in full["recommendations"])
+    # on a GPU, full fine-tuning is offered the 8-bit optimizer: a training setting, applied to the control
+    full_s = {**s, "model": "qwen2.5-1.5b-instruct", "method": "full"}
+    full = mt.evaluate(full_s, hw=RTX_4090)
+    optim = next(r for r in full["recommendations"] if r["change"] == {"optimizer": "adamw_8bit"})
+    assert "8-bit AdamW" in optim["text"]
+    applied = mt.apply_change(full_s, optim["change"])
+    assert applied["optimizer"] == "adamw_8bit"
+    after = mt.evaluate(applied, hw=RTX_4090)
+    assert after["estimate"].total_bytes == optim["total_bytes"] < full["estimate"].total_bytes
+    assert after["model_ctx"]["optimizer"] == "adamw_8bit" and "NVIDIA GPU" not in after["verdict_md"]
+    from studio.config import RunConfig
+    from studio.ui import train_tab as tt
+
+    assert RunConfig.from_dict(tt.with_model({}, after["model_ctx"])).training.optimizer == "adamw_8bit"
+    # on this CPU it is never offered, and choosing it says training here would refuse it
+    cpu = mt.evaluate({**full_s, "model": "qwen2.5-7b-instruct"}, hw=NO_GPU)
+    assert cpu["estimate"].device == "cpu" and cpu["recommendations"]
+    assert all("optimizer" not in r["change"] for r in cpu["recommendations"])
+    cpu8 = mt.evaluate({**full_s, "optimizer": "adamw_8bit"}, hw=NO_GPU)
+    assert "8-bit AdamW needs an NVIDIA GPU and bitsandbytes" in cpu8["verdict_md"]
+    assert mt.evaluate({**full_s, "optimizer": "lion"}, hw=RTX_4090)["ok"] is False
     assert res["largest"]["id"] and "fits" in res["largest"]["md"]
 
 

@@ -67,9 +67,12 @@ def test_presets_and_settings_build_a_valid_config(tmp_path):
 def test_model_tab_choices_flow_into_the_settings():
     base = tt.with_model(RunConfig().to_dict(), {"name": "qwen2.5-0.5b", "method": "full", "precision": "fp32",
                                                  "batch_size": 2, "max_length": 256, "gradient_checkpointing": True,
-                                                 "lora_rank": 4, "verdict": "fits"})
+                                                 "lora_rank": 4, "optimizer": "adamw_8bit", "verdict": "fits"})
     s = tt.settings_from_config(RunConfig.from_dict(base))
     assert (s["name"], s["method"], s["batch_size"], s["max_length"], s["lora_rank"]) == ("qwen2.5-0.5b", "full", 2, 256, 4)
+    assert s["optimizer"] == "adamw_8bit"  # the advanced panel's optimizer control shows the Model tab's choice
+    assert tt.build_config({**s, "optimizer": "adamw"}, base).training.optimizer == "adamw"
+    assert tt.with_model(RunConfig().to_dict(), {"name": "x"})["training"]["optimizer"] == "adamw"
     assert base["training"]["gradient_checkpointing"] == "on" and base["training"]["precision"] == "fp32"
 
 

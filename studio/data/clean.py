@@ -22,7 +22,7 @@ from typing import Callable
 from studio.data import neardup, pii
 from studio.data.rows import (REQUIRED_REASONS, THINK_CLOSE, Changed, Removed, Row, StepResult, answer_text,
                               dedup_text, map_texts, texts)
-from studio.errors import StudioError
+from studio.errors import Sentence, StudioError
 
 PII_MODES = ("flag", "mask", "drop", "off")
 
@@ -95,10 +95,27 @@ class CleanResult:
         return counts
 
 
+# What `progress` is told while a step runs: a Sentence, so a Chinese page shows Chinese (str() is English).
+STEP_NAMES = {
+    "fix_mojibake": Sentence("fixing mojibake", "修复乱码"),
+    "drop_garbled": Sentence("removing garbled rows", "删除乱码行"),
+    "strip_control": Sentence("stripping control characters", "去除控制字符"),
+    "normalize": Sentence("normalising Unicode and whitespace", "规范化 Unicode 和空白"),
+    "drop_empty": Sentence("removing empty rows", "删除空行"),
+    "drop_too_short": Sentence("removing too short answers", "删除过短的回答"),
+    "personal_data": Sentence("looking for personal data", "查找个人信息"),
+    "drop_duplicates": Sentence("removing duplicates", "删除完全重复"),
+    "drop_near_duplicates": Sentence("removing near duplicates", "删除近似重复"),
+    "drop_too_long": Sentence("measuring lengths in tokens", "按 token 计算长度"),
+    "done": Sentence("done", "完成"),
+}
+
+
 def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
-          progress: Callable[[float, str], None] | None = None) -> CleanResult:
+          progress: Callable[[float, Sentence], None] | None = None) -> CleanResult:
     """Run every step in order. `tokenizer` (any Hugging Face tokenizer) enables `too_long` and the
-    token statistics; without one, lengths are not measured and a note says so."""
+    token statistics; without one, lengths are not measured and a note says so. `progress(fraction,
+    step)` hears each step's name as a Sentence (English and Chinese)."""
     from studio.data.tokens import TokenCounter
 
     o = options or CleanOptions()
@@ -129,7 +146,7 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         if not enabled:
             continue
         if progress:
-            progress(i / len(steps), name.replace("_", " "))
+            progress(i / len(steps), STEP_NAMES[name])
         t = time.perf_counter()
         result = step(rows)
         timings[name] = time.perf_counter() - t
@@ -146,7 +163,7 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         tokens_after = [r.tokens for r in after]
         timings["count_tokens"] += time.perf_counter() - t
     if progress:
-        progress(1.0, "done")
+        progress(1.0, STEP_NAMES["done"])
     return CleanResult(rows, removed, changed, flagged, notes, tokens_before, tokens_after, timings)
 
 

@@ -3,10 +3,10 @@
     table, mapping = load(path, upload_limit())  # read + guess the mapping (the user may change it)
     converted = convert(table, mapping)           # canonical rows; preview_records / apply_edits for experts
     result = clean(converted.rows, CleanOptions(...), tokenizer, progress)
-    report = build_report(table, mapping, converted, result, options)
-    figure = token_histogram(result.tokens_before, result.tokens_after, options.cutoff_len, lang)
     mix = prepare(result.rows, MixOptions(...))   # rebalance, split, mix in general chat / refusals
-    check = check_template(mix.train, tokenizer, options.cutoff_len)
+    check = check_template(trained_rows(result, mix), tokenizer, options.cutoff_len)  # the rows as trained
+    report = build_report(table, mapping, converted, result, options, tokenizer_name, mix, check)
+    figure = token_histogram(result.tokens_before, result.tokens_after, options.cutoff_len, lang)
     export_jsonl(mix.train, "train.jsonl"); export_jsonl(mix.eval, "eval.jsonl")
 
 `clean_file` does all of it for one file, writing nothing until everything has succeeded.
@@ -27,12 +27,12 @@ from studio.data.read import Table, read_file, upload_limit
 from studio.data.rows import Row, make_row
 from studio.data.split_mix import MixOptions, MixResult, prepare
 from studio.data.stats import histogram, language_mix, summarize, token_histogram
-from studio.data.template_check import TemplateReport, check_template
+from studio.data.template_check import DEFAULT_CUTOFF, TemplateReport, check_template
 from studio.errors import StudioError
 
-__all__ = ["load", "convert", "clean", "build_report", "token_histogram", "prepare", "check_template", "export_jsonl",
-           "clean_file", "preview_records", "apply_edits", "upload_limit", "CleanOptions", "MixOptions", "Mapping",
-           "Table", "Converted", "CleanResult", "MixResult", "TemplateReport"]
+__all__ = ["load", "convert", "clean", "build_report", "token_histogram", "prepare", "check_template", "trained_rows",
+           "export_jsonl", "clean_file", "preview_records", "apply_edits", "upload_limit", "CleanOptions", "MixOptions",
+           "Mapping", "Table", "Converted", "CleanResult", "MixResult", "TemplateReport"]
 
 MAX_REPORT_ROWS = 100_000  # removed rows listed in full in the report; counts are always complete
 
@@ -124,9 +124,12 @@ def _last_turn(msgs: list[dict]) -> tuple[int | None, int | None]:
 
 
 def build_report(table: Table, mapping: Mapping, converted: Converted, result: CleanResult,
-                 options: CleanOptions, tokenizer_name: str | None = None, mix: MixResult | None = None) -> dict:
+                 options: CleanOptions, tokenizer_name: str | None = None, mix: MixResult | None = None,
+                 template: TemplateReport | None = None) -> dict:
     """The JSON report: counts by reason (every reason key present), the removed and changed rows
-    with their input numbers, before / after statistics, histogram bins and the language mix."""
+    with their input numbers, before / after statistics, histogram bins, the language mix, and the
+    chat template check of the rows as trained (`template`: counts of rows the template refuses and of
+    answers the cutoff would cut, with their rows)."""
     removed_all = converted.removed + result.removed + (mix.removed if mix else [])
     counts = result.removed_counts()
     for r in converted.removed + (mix.removed if mix else []):
@@ -161,7 +164,20 @@ def build_report(table: Table, mapping: Mapping, converted: Converted, result: C
         report["notes"].append(f"Only the first {MAX_REPORT_ROWS} removed rows are listed; the counts cover all.")
     if mix:
         report["split"] = mix.counts
+    if template is not None:
+        report["template"] = template.to_dict()
+        if template.cut:
+            c = template.counts()
+            report["notes"].append(f"{c['cut']} answers would be cut by the cutoff of {template.cutoff} tokens in "
+                                   f"training ({c['cut_entirely']} entirely, {c['cut_partly']} partly); see template.")
+        if template.failed:
+            report["notes"].append(f"{len(template.failed)} rows fail to render with the chat template; see template.")
     return report
+
+
+def trained_rows(result: CleanResult, mix: MixResult | None = None) -> list[Row]:
+    """The rows that go to the trainer: the cleaned rows, or the mixed train and validation sets."""
+    return mix.train + mix.eval if mix else result.rows
 
 
 def export_jsonl(rows: list[Row], path: str | Path) -> int:
@@ -207,7 +223,11 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
     result = clean(converted.rows, options, tokenizer)
     result.timings = {"read": read_s, "convert": convert_s, **result.timings}
     mixed = prepare(result.rows, mix) if mix else None
-    report = build_report(table, mapping, converted, result, options, tokenizer_name, mixed)
+    started = time.perf_counter()
+    # A cutoff of 0 keeps every row, but training still cuts at its sequence length (2048 unless set).
+    template = check_template(trained_rows(result, mixed), tokenizer, options.cutoff_len or DEFAULT_CUTOFF)
+    result.timings["template_check"] = time.perf_counter() - started
+    report = build_report(table, mapping, converted, result, options, tokenizer_name, mixed, template)
     started = time.perf_counter()
     if mixed:
         export_jsonl(mixed.train, out_path)

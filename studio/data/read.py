@@ -2,8 +2,9 @@
 
 JSONL, JSON (an array, or a wrapper object holding exactly one list of rows), CSV, TSV, Parquet,
 Excel (.xlsx) and plain text. Text files are decoded by sniffing: a BOM first, then strict UTF-8,
-then charset-normalizer's candidates. Nothing here writes anything, and the input is only ever
-opened for reading.
+then GB18030 or Big5 when they read as common Han characters, then charset-normalizer's
+candidates, the one that reads most like real text winning (see `decode_bytes`). Nothing here
+writes anything, and the input is only ever opened for reading.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime
+import functools
 import io
 import json
 import os
@@ -30,11 +32,28 @@ DEFAULT_UPLOAD_MB = 200
 
 
 def upload_limit() -> int:
-    """Bytes an upload may have: STUDIO_MAX_UPLOAD_MB, or 200 MB (a public Space has 16 GB to share)."""
+    """Bytes one uploaded file may have. The one place the cap is decided: Gradio's own cap at launch,
+    the reader's check and the Data tab's hint all ask here. A public Space's safe-mode cap (20 MB,
+    or the Space's STUDIO_MAX_UPLOAD_MB; a free Space has 16 GB to share), else STUDIO_MAX_UPLOAD_MB,
+    else 200 MB."""
+    from studio.space import safe_mode
+
+    mode = safe_mode()
+    if mode.enabled and mode.max_upload_mb > 0:
+        return int(mode.max_upload_mb * 2**20)
     try:
-        return int(float(os.environ.get("STUDIO_MAX_UPLOAD_MB", DEFAULT_UPLOAD_MB)) * 2**20)
+        mb = float(os.environ.get("STUDIO_MAX_UPLOAD_MB", "").strip() or DEFAULT_UPLOAD_MB)
     except ValueError:
-        return DEFAULT_UPLOAD_MB * 2**20
+        mb = DEFAULT_UPLOAD_MB
+    return int((mb if mb > 0 else DEFAULT_UPLOAD_MB) * 2**20)
+
+
+def size_words(n: int) -> str:
+    """A file size as people read it: "200 MB", "1.5 MB", "12 KB"."""
+    mb = n / 2**20
+    if mb >= 1:
+        return f"{mb:.3g} MB" if mb < 100 else f"{mb:.0f} MB"
+    return f"{max(1, round(n / 1024))} KB"
 
 
 # Keys that hold one conversation, never a list of rows: {"messages": [...]} is a single record.
@@ -67,8 +86,9 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
         raise StudioError(f"{p} is a folder; choose a data file inside it.", f"{p} 是一个文件夹；请选择其中的数据文件。")
     size = p.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise StudioError(f"{p.name} is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB upload limit.",
-                          f"{p.name} 有 {size / 2**20:.0f} MB，超过了 {max_bytes / 2**20:.0f} MB 的上传上限。")
+        raise StudioError(f"{p.name} is {size_words(size)}, over the {size_words(max_bytes)} upload limit; "
+                          "split it into smaller files.",
+                          f"{p.name} 有 {size_words(size)}，超过了 {size_words(max_bytes)} 的上传上限；请把它拆成几个小文件。")
     if size == 0:
         raise StudioError(f"{p.name} is empty.", f"{p.name} 是空文件。")
     suffix = p.suffix.lower()
@@ -94,7 +114,12 @@ _BOMS = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (code
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
 # Half-width katakana and controls are what a wrong CJK guess decodes into: short GBK or Big5
 # files often read as valid Shift-JIS, but real Japanese text almost never uses half-width kana.
-_IMPLAUSIBLE = re.compile(r"[\uff61-\uff9f\ufffd\x00-\x08\x0b\x0c\x0e-\x1f]")
+_IMPLAUSIBLE = re.compile(r"[\uff61-\uff9f\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\ue000-\uf8ff]")
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_HAN}\uac00-\ud7a3]")
+# A wrong CJK guess mixes scripts inside a word (Hangul touching Han), leaves lone Hangul jamo,
+# or, for Korean read as Chinese, puts single spaces between Han characters.
+_ODD_PAIRS = re.compile(f"[\uac00-\ud7a3][{_HAN}]|[{_HAN}][\uac00-\ud7a3]|[\u3131-\u318e]|[{_HAN}] (?=[{_HAN}])")
 
 
 def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
@@ -105,32 +130,83 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
                 return data.decode(enc), enc
             except UnicodeDecodeError:
                 break
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    has_nul = b"\x00" in data[:4096]
+    if not has_nul:  # NUL bytes are valid UTF-8, but they mean UTF-16 or binary data
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+        # Most of our users' non-UTF-8 files are Chinese. Short ones are valid in several CJK
+        # encodings at once and charset-normalizer's guess is then a coin toss (a four-character
+        # GBK file "reads" as Korean), so GB18030, then Big5, win whenever they decode into
+        # common Han characters.
+        han = [(_oddness(text), text, enc) for enc in ("gb18030", "big5") if (text := _try_decode(data, enc))]
+        best = min(han, key=lambda c: c[0], default=None)  # on a tie, gb18030
+        if best and best[0] <= 0.1:
+            return best[1], best[2]
     import charset_normalizer
+    from charset_normalizer.md import mess_ratio
 
-    candidates = [(str(r), r.encoding, r.chaos) for r in charset_normalizer.from_bytes(data)]
-    for enc in ("gb18030", "big5"):  # always in the running: the encodings our users' files come in
-        if enc not in {c[1] for c in candidates}:
-            try:
-                candidates.append((data.decode(enc), enc, 0.2))
-            except UnicodeDecodeError:
-                pass
-    if not candidates or b"\x00" in data[:4096] and not any(c[1].startswith("utf_16") for c in candidates):
+    # A UTF-16/32 guess without a BOM is only believed when NUL bytes show it (ASCII in UTF-16):
+    # short GBK or Big5 bytes often decode as valid UTF-16 nonsense.
+    encodings = [r.encoding for r in charset_normalizer.from_bytes(data)]
+    encodings = [e for e in dict.fromkeys(encodings + ["gb18030", "big5"])
+                 if has_nul or not e.startswith(("utf_16", "utf_32"))]
+    candidates = []
+    for enc in encodings:
+        if (text := _try_decode(data, enc)) is not None:
+            sample = text[:20000]
+            candidates.append((mess_ratio(sample, 1.0) + _oddness(sample), text, enc))
+    if not candidates or has_nul and not any(c[2].startswith("utf_16") for c in candidates):
         raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
                           f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
-
-    def implausible(c):
-        sample = c[0][:20000]
-        return len(_IMPLAUSIBLE.findall(sample)) / max(1, len(sample)) + c[2]
-
-    text, enc, _ = min(candidates, key=implausible)
-    if implausible((text, enc, 0)) > 0.05:
+    # On a tie, Windows-1252 (Western Europe): charset-normalizer lists cp1250 first for "café".
+    _, text, enc = min(candidates, key=lambda c: (c[0], c[2] != "cp1252"))
+    sample = text[:20000]
+    if len(_IMPLAUSIBLE.findall(sample)) / max(1, len(sample)) > 0.05:
         raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
                           f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
     return text, enc
+
+
+def _try_decode(data: bytes, enc: str) -> str | None:
+    try:
+        return data.decode(enc)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def _oddness(text: str) -> float:
+    """How unlike real text a decoding is, per non-ASCII character: implausible characters, rare
+    Han or Hangul characters (a wrong CJK guess lands all over the code table, real text mostly
+    on the few thousand common characters) and scripts mixed up."""
+    text = text[:20000]
+    wide = sum(1 for c in text if ord(c) > 127)
+    if not wide:
+        return 0.0
+    rare = sum(1 for c in _CJK.findall(text) if not _common_cjk(c))
+    return (len(_IMPLAUSIBLE.findall(text)) + 0.5 * rare + len(_ODD_PAIRS.findall(text))) / wide
+
+
+@functools.lru_cache(maxsize=65536)
+def _common_cjk(c: str) -> bool:
+    """Han in the first level of GB2312 (3,755 common simplified characters), Big5 (5,401 common
+    traditional ones) or JIS X 0208 (2,965 common kanji); Hangul in KS X 1001 (the 2,350
+    syllables that cover nearly all Korean; Python's euc_kr spells any other as 8 bytes)."""
+    if "\uac00" <= c <= "\ud7a3":
+        return len(_try_encode(c, "euc_kr") or b"") == 2
+    gb = _try_encode(c, "gb2312")
+    b5 = _try_encode(c, "big5")
+    sj = _try_encode(c, "shift_jis")
+    return bool(gb and 0xB0 <= gb[0] <= 0xD7 or b5 and (0xA4 <= b5[0] < 0xC6 or b5[0] == 0xC6 and b5[1] <= 0x7E)
+                or sj and len(sj) == 2 and 0x889F <= int.from_bytes(sj, "big") <= 0x9872)
+
+
+def _try_encode(c: str, enc: str) -> bytes | None:
+    try:
+        return c.encode(enc)
+    except UnicodeEncodeError:
+        return None
 
 
 def _sniff_type(text: str, name: str) -> str:

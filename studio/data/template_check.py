@@ -1,10 +1,21 @@
-"""Render every row with the chosen model's chat template before training starts.
+"""Render the rows with the chosen model's chat template before training starts.
 
 Two things go wrong silently in training otherwise: a template that refuses a row (roles that do not
 alternate, a system message it does not support) and an answer that the cutoff length cuts off,
-so the model learns from a prompt with no answer, or half of one. Rows are rendered exactly as
-TRL will (`apply_chat_template(..., tokenize=False)`), the prompt once more with the generation
-prompt, and both are tokenized to see where the answer starts and where the cutoff falls.
+so the model learns from a prompt with no answer, or half of one (the trainer drops the first and
+truncates the second). Rows are rendered exactly as the trainer will
+(`apply_chat_template(..., tokenize=False)`), the prompt once more with the generation prompt, and
+both are tokenized to see where the answer starts and where the cutoff falls.
+
+Check the rows as they will be trained: after cleaning (and mixing), so rows that `too_long`
+removed are not reported twice. A cutoff of 0 ("keep every row") still meets the trainer's
+sequence length, 2048 tokens unless set, so that is what it is checked against.
+
+Rendering 100,000 rows through Jinja takes longer than cleaning them, so, as in tokens.py: a
+template's errors depend on the order of roles, not on the words, so one row per role sequence is
+rendered to find them (every row with a refused sequence is reported); lengths are estimated only
+for rows whose byte bound could cross the cutoff, from the template's skeleton plus the contents'
+tokens; and only rows whose estimate is within a few tokens of the cutoff are rendered for real.
 """
 
 from __future__ import annotations
@@ -12,62 +23,178 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from studio.data.rows import Row, prompt_messages
-from studio.data.tokens import encode_lengths
+from studio.data.tokens import TokenCounter, encode_lengths
+from studio.errors import Sentence
+
+DEFAULT_CUTOFF = 2048  # the trainer's sequence length unless one is set (TrainingConfig.max_length)
 
 
 @dataclass
 class TemplateReport:
+    cutoff: int = DEFAULT_CUTOFF
     checked: int = 0
     failed: list[dict] = field(default_factory=list)  # {"number", "error"}: the template refused the row
-    cut: list[dict] = field(default_factory=list)  # {"number", "prompt_tokens", "total_tokens", "detail"}
-    problem: str = ""  # one sentence when no row could be checked at all
+    # {"number", "prompt_tokens", "total_tokens" (to the end of the answer), "cut": "entirely" | "partly", "detail"}
+    cut: list[dict] = field(default_factory=list)
+    problem: str = ""  # one sentence (a Sentence where it has Chinese) when no row could be checked at all
 
     @property
     def ok(self) -> bool:
         return not (self.failed or self.cut or self.problem)
 
+    def counts(self) -> dict[str, int]:
+        entirely = sum(1 for c in self.cut if c["cut"] == "entirely")
+        return {"failed": len(self.failed), "cut": len(self.cut), "cut_entirely": entirely,
+                "cut_partly": len(self.cut) - entirely}
+
     def to_dict(self) -> dict:
-        return {"checked": self.checked, "failed": self.failed, "cut": self.cut, "problem": self.problem,
-                "ok": self.ok}
+        return {"cutoff": self.cutoff, "checked": self.checked, **self.counts(), "ok": self.ok,
+                "problem": str(self.problem), "failed_rows": self.failed, "cut_rows": self.cut}
 
 
-def check_template(rows: list[Row], tokenizer, cutoff_len: int = 2048, batch: int = 2048) -> TemplateReport:
-    report = TemplateReport()
+def check_template(rows: list[Row], tokenizer, cutoff_len: int = DEFAULT_CUTOFF, batch: int = 4096) -> TemplateReport:
+    """Rows the template refuses and answers that `cutoff_len` tokens (0: the default 2048) would cut,
+    entirely or partly, as the trainer will see them (studio.engine.datasets.sft_encode counts the same)."""
+    cutoff_len = cutoff_len or DEFAULT_CUTOFF
+    report = TemplateReport(cutoff=cutoff_len)
     if not rows:
         return report
+    if tokenizer is None:
+        report.problem = Sentence("No tokenizer was available, so the chat template was not checked.",
+                                  "没有可用的分词器，所以没有检查对话模板。")
+        return report
     if "text" in rows[0].data:
-        report.problem = "Plain text for continued pre-training is not rendered with a chat template."
+        report.problem = Sentence("Plain text for continued pre-training is not rendered with a chat template.",
+                                  "用于继续预训练的纯文本不套用对话模板。")
         return report
     if not getattr(tokenizer, "chat_template", None):
-        report.problem = ("The chosen model's tokenizer has no chat template, so it cannot learn from conversations "
-                          "as they are; choose an instruct model or one with a template.")
+        report.problem = Sentence("The chosen model's tokenizer has no chat template, so it cannot learn from "
+                                  "conversations as they are; choose an instruct model or one with a template.",
+                                  "所选模型的分词器没有对话模板，无法直接学习对话数据；请选择指令模型或带模板的模型。")
         return report
-    for start in range(0, len(rows), batch):
-        pending = []  # (row, prompt text, [full texts])
-        for row in rows[start:start + batch]:
-            try:
-                prompt = prompt_messages(row.data)
-                p_text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
-                fulls = [tokenizer.apply_chat_template(conv, tokenize=False) for conv in _conversations(row.data)]
-            except Exception as e:  # jinja raises TemplateError (or anything a template's raise_exception gives)
-                report.failed.append({"number": row.number, "error": str(e).splitlines()[0][:300]})
-                continue
-            pending.append((row, p_text, fulls))
-        lengths = iter(encode_lengths(tokenizer, [t for _, p, fs in pending for t in [p, *fs]]))
-        for row, _, fulls in pending:
-            p_len = next(lengths)
-            total = max(next(lengths) for _ in fulls)
-            report.checked += 1
-            if p_len >= cutoff_len:
-                detail = (f"the prompt alone is {p_len} tokens, reaching the cutoff of {cutoff_len}: "
-                          "the answer would be cut off entirely")
-            elif total > cutoff_len:
-                detail = (f"the answer crosses the cutoff: {total} tokens in all, so its last {total - cutoff_len} "
-                          f"tokens would be cut off")
-            else:
-                continue
-            report.cut.append({"number": row.number, "prompt_tokens": p_len, "total_tokens": total, "detail": detail})
+    errors: dict[tuple, str] = {}  # role sequence -> the template's error ("" when it renders)
+    fine = []
+    for row in rows:
+        key = _roles(row.data)
+        if key not in errors:
+            errors[key] = _render_error(tokenizer, row.data)
+        if errors[key]:
+            report.failed.append({"number": row.number, "error": errors[key]})
+        else:
+            fine.append(row)
+    report.checked = len(fine)
+    # Lengths estimated from a skeleton and the contents (tokens.py: exact for ChatML templates,
+    # within a token or two per message for others); rows near the cutoff are rendered for real.
+    counter, skeletons = TokenCounter(tokenizer), {}
+    tail = _tail(tokenizer)
+    # The first rows are estimated whatever their bound, to see that the bound holds for this tokenizer.
+    todo = [r for i, r in enumerate(fine) if i < 64 or counter.upper_bound(r.data) > cutoff_len]
+    estimates = _estimate(todo, tokenizer, skeletons, batch)
+    if any(total > counter.upper_bound(r.data) for r, (_, total) in zip(todo, estimates)):
+        todo = fine  # this tokenizer can beat the bound: estimate every row
+        estimates = _estimate(todo, tokenizer, skeletons, batch)
+    near = []
+    for row, (p_len, total) in zip(todo, estimates):
+        margin = 2 * max(len(c) for c in _conversations(row.data)) + 4
+        if total <= cutoff_len - margin:
+            continue
+        if total > cutoff_len + margin and abs(p_len - cutoff_len) > margin:
+            _add_cut(report, row, p_len, total - tail, cutoff_len)
+        else:
+            near.append(row)
+    _measure(near, tokenizer, cutoff_len, batch, report, tail)
+    report.cut.sort(key=lambda c: c["number"])
     return report
+
+
+def _estimate(rows: list[Row], tokenizer, skeletons: dict, batch: int) -> list[tuple[int, int]]:
+    """(prompt tokens with the generation prompt, total tokens of the longest conversation) per row."""
+    out = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        convs = [_conversations(r.data) for r in chunk]
+        lengths = iter(encode_lengths(tokenizer, [m["content"] for cs in convs for c in cs for m in c]))
+        for row, cs in zip(chunk, convs):
+            per_conv = [[next(lengths) for _ in c] for c in cs]
+            prompt = prompt_messages(row.data)  # the start of every conversation of the row
+            p_len = _skeleton(tokenizer, prompt, True, skeletons) + sum(per_conv[0][:len(prompt)])
+            total = max(_skeleton(tokenizer, c, False, skeletons) + sum(n) for c, n in zip(cs, per_conv))
+            out.append((p_len, total))
+    return out
+
+
+def _skeleton(tokenizer, msgs: list[dict], generation_prompt: bool, cache: dict) -> int:
+    """Tokens the template adds around the contents of these roles."""
+    key = (tuple(m["role"] for m in msgs), generation_prompt)
+    if key not in cache:
+        empty = [{"role": m["role"], "content": ""} for m in msgs]
+        try:
+            text = tokenizer.apply_chat_template(empty, tokenize=False, add_generation_prompt=generation_prompt)
+            cache[key] = encode_lengths(tokenizer, [text])[0]
+        except Exception:  # noqa: BLE001 - a template that wants contents: count it generously
+            cache[key] = 4 * len(msgs)
+    return cache[key]
+
+
+def _add_cut(report: TemplateReport, row: Row, p_len: int, total: int, cutoff_len: int) -> None:
+    if p_len >= cutoff_len:
+        how, detail = "entirely", (f"the prompt alone is {p_len} tokens, reaching the cutoff of {cutoff_len}: "
+                                   "the answer would be cut off entirely")
+    elif total > cutoff_len:
+        how, detail = "partly", (f"the answer crosses the cutoff: {total} tokens in all, so its last "
+                                 f"{total - cutoff_len} tokens would be cut off")
+    else:
+        return
+    report.cut.append({"number": row.number, "prompt_tokens": p_len, "total_tokens": total, "cut": how,
+                       "detail": detail})
+
+
+def _measure(rows: list[Row], tokenizer, cutoff_len: int, batch: int, report: TemplateReport, tail: int = 0) -> None:
+    """Render and tokenize `rows` for real, adding those whose answer crosses the cutoff to report.cut.
+    `tail`: whitespace tokens after the last answer, which the trainer does not count as answer."""
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        rendered = []
+        for row in chunk:
+            p_text = tokenizer.apply_chat_template(prompt_messages(row.data), tokenize=False, add_generation_prompt=True)
+            fulls = [tokenizer.apply_chat_template(conv, tokenize=False) for conv in _conversations(row.data)]
+            rendered.append((p_text, fulls))
+        lengths = iter(encode_lengths(tokenizer, [t for p, fs in rendered for t in [p, *fs]]))
+        for row, (_, fulls) in zip(chunk, rendered):
+            p_len = next(lengths)
+            _add_cut(report, row, p_len, max(next(lengths) for _ in fulls) - tail, cutoff_len)
+
+
+def _tail(tokenizer) -> int:
+    """Tokens of whitespace the template puts after an answer's end-of-turn token (a newline, in ChatML).
+    Training leaves them out of the answer (studio.models.chat), so cutting them cuts no answer."""
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}],
+                                             tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that refuses this pair: count no tail
+        return 0
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    n = 0
+    while n < len(ids) and tokenizer.decode(ids[len(ids) - 1 - n:len(ids) - n]).strip() == "":
+        n += 1
+    return n
+
+
+def _roles(data: dict) -> tuple:
+    if "messages" in data:
+        return tuple(m["role"] for m in data["messages"])
+    return ("preference", *(m["role"] for m in prompt_messages(data)))
+
+
+def _render_error(tokenizer, data: dict) -> str:
+    """The template's error for this row's sequence of roles, or ''."""
+    try:
+        tokenizer.apply_chat_template(prompt_messages(data), tokenize=False, add_generation_prompt=True)
+        for conv in _conversations(data):
+            tokenizer.apply_chat_template(conv, tokenize=False)
+    except Exception as e:  # jinja raises TemplateError (or anything a template's raise_exception gives)
+        return str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+    return ""
 
 
 def _conversations(data: dict) -> list[list[dict]]:

@@ -5,7 +5,7 @@ rendered once per sequence of roles with empty contents (its "skeleton": special
 a default system prompt), and a row's length is that skeleton's length plus its contents' lengths,
 tokenized in batches by the fast tokenizer. For ChatML-style templates (SmolLM2, Qwen) special
 tokens separate the contents, so the sum is exact; for others it is within a token or two per
-message. The template check (`template_check.py`) renders every row for real.
+message. The template check (`template_check.py`) renders the rows near the cutoff for real.
 
 Most rows are far below the cutoff, and tokenizing is the slowest part of cleaning, so rows are
 first given an upper bound that needs no tokenizer: every token of a byte-level BPE (GPT-2, Llama 3,

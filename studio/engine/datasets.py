@@ -8,10 +8,14 @@ studio's readers and format detection first, so the CLI accepts what the Data ta
 from __future__ import annotations
 
 import json
+import logging
 import random
+import threading
 from pathlib import Path
 
-from studio.errors import StudioError
+from studio.errors import Sentence, StudioError
+
+log = logging.getLogger(__name__)
 
 STAGE_FORMAT = {"sft": "sft", "cpt": "text", "dpo": "preference"}
 
@@ -93,14 +97,57 @@ def split(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[d
 
 # ---- rows -> trainer datasets -------------------------------------------------------------------
 
-def sft_dataset(rows: list[dict], tok, max_length: int):
-    """Pre-tokenized rows with an assistant mask (loss on answers only); TRL builds the labels."""
-    from datasets import Dataset
-
+def sft_encode(rows: list[dict], tok, max_length: int) -> tuple[list[dict], dict[str, int]]:
+    """(rows tokenized with an assistant mask and cut at max_length, {"dropped", "truncated"}): rows whose
+    answer the cut removes entirely are dropped (a prompt filling the whole window teaches nothing), rows
+    that lose the end of an answer are kept, truncated. Both are counted so the job's log can say so (the
+    template check warns about them before training; this is what training really does)."""
     from studio.models.chat import tokenize_conversation
 
-    encoded = [tokenize_conversation(tok, r["messages"], max_length) for r in rows]
-    encoded = [e for e in encoded if any(e["assistant_masks"])]  # a prompt filling the whole window teaches nothing
+    encoded, counts = [], {"dropped": 0, "truncated": 0}
+    for r in rows:
+        e = tokenize_conversation(tok, r["messages"], None)
+        mask = e["assistant_masks"]
+        kept = mask[:max_length] if max_length else mask
+        if not any(kept):
+            counts["dropped"] += any(mask)  # a row with no answer at all was never cut
+            continue
+        if len(kept) < len(mask):
+            counts["truncated"] += any(mask[len(kept):])  # what is cut may be only the template's last tokens
+            e = {"input_ids": e["input_ids"][:max_length], "assistant_masks": kept}
+        encoded.append(e)
+    return encoded, counts
+
+
+def cut_note(counts: dict[str, int], max_length: int) -> Sentence | None:
+    """One log line about the rows the sequence length cut, or None when it cut none."""
+    if not counts["dropped"] and not counts["truncated"]:
+        return None
+    return Sentence(f"Sequence length {max_length}: {counts['dropped']} rows left out (their answer would be cut off "
+                    f"entirely) and {counts['truncated']} rows truncated (the end of the answer is cut off).",
+                    f"序列长度 {max_length}：{counts['dropped']} 行被跳过（回答会被整段截掉），"
+                    f"{counts['truncated']} 行被截断（回答的结尾被截掉）。")
+
+
+_notes = threading.local()  # per training thread: lines for the job's log (see take_notes)
+
+
+def take_notes() -> list[Sentence]:
+    """Log lines this thread's datasets left for the job (rows the sequence length cut), once."""
+    notes, _notes.lines = getattr(_notes, "lines", []), []
+    return notes
+
+
+def sft_dataset(rows: list[dict], tok, max_length: int):
+    """Pre-tokenized rows with an assistant mask (loss on answers only); TRL builds the labels. Rows the
+    sequence length cuts are counted, logged and left for the job's log (`take_notes`)."""
+    from datasets import Dataset
+
+    encoded, counts = sft_encode(rows, tok, max_length)
+    note = cut_note(counts, max_length)
+    if note:
+        log.warning(note)
+        _notes.lines = getattr(_notes, "lines", []) + [note]
     if not encoded:
         raise StudioError("Every row's answer is cut off by the sequence length: raise the sequence length.",
                           "每一行的回答都被序列长度截掉了：请增大序列长度。")

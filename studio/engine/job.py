@@ -214,7 +214,7 @@ class Job:
             self._done.set()
 
     def _prepare(self):
-        from studio.engine import device as devices
+        from studio.engine import datasets, device as devices
         from studio.engine.trainers import build_trainer
         from studio.evaluate.arena import close_arenas
 
@@ -235,6 +235,8 @@ class Job:
             self._say(f"Resuming from {self.resume_from.name} (step {state.get('global_step', 0)}).",
                       f"从 {self.resume_from.name} 继续训练（第 {state.get('global_step', 0)} 步）。")
         trainer = build_trainer(self, train_rows, eval_rows)
+        for note in datasets.take_notes():  # rows the sequence length cut, counted as the datasets were built
+            self._say(note)
         return trainer
 
     def _data(self) -> tuple[list[dict], list[dict]]:
@@ -428,6 +430,9 @@ def _oom_advice(job: Job) -> tuple[str, str]:
     usual.append((f"shorten the sequence length to {max(128, t.max_length // 2)}",
                   f"把序列长度缩短到 {max(128, t.max_length // 2)}"))
     if job.cfg.method.method == "full":
+        if t.optimizer == "adamw" and getattr(job.placement, "device", None) == "cuda":
+            usual.append(("set the optimizer to adamw_8bit (8-bit AdamW: far less optimizer memory)",
+                          "把优化器设为 adamw_8bit（8 位 AdamW：优化器内存少得多）"))
         usual.append(("use LoRA instead of full fine-tuning", "改用 LoRA，而不是全量微调"))
     tips = []
     try:

@@ -7,12 +7,22 @@ Choices that differ from TRL's defaults, and why:
 - SFT rows are tokenized here with an assistant mask, so the loss is on answers only for any chat
   template (TRL's `assistant_only_loss` needs `{% generation %}` markers most templates lack);
 - CPT packs texts into fixed-length blocks ("wrapped"), loss on every token;
-- on CUDA, SFT uses padding-free packing (no compute spent on padding).
+- on CUDA, SFT uses padding-free packing (no compute spent on padding);
+- every epoch's checkpoint is kept (TRL's examples keep the last few); a timed or stop checkpoint is
+  deleted once a newer one exists (see `KeepEpochCheckpoints`);
+- a NaN or infinite loss is logged as it is (transformers' `logging_nan_inf_filter` would log the
+  average of the earlier losses instead, hiding it from the NaN guard).
 """
 
 from __future__ import annotations
 
-from studio.config import RunConfig
+import json
+import shutil
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from studio.config import HF_OPTIM, RunConfig
 from studio.engine.metrics import StudioCallback
 from studio.errors import Sentence
 
@@ -58,7 +68,9 @@ def memory_estimate(cfg: RunConfig, gradient_checkpointing: bool, device: str, p
 
 def memory_recommendations(cfg: RunConfig) -> list[str]:
     est = memory_estimate(cfg, gradient_checkpointing=False, device="auto")
-    return list(getattr(est, "recommendations", None) or []) if est is not None else []
+    recs = list(getattr(est, "recommendations", None) or []) if est is not None else []
+    # bitsandbytes' 8-bit optimizers run on NVIDIA GPUs only
+    return [r for r in recs if est.device == "cuda" or "8-bit AdamW" not in r]
 
 
 def _device_capacity(device: str) -> int | None:
@@ -132,7 +144,9 @@ def common_args(cfg: RunConfig, run_dir, placement, has_eval: bool, gradient_che
         logging_steps=t.logging_steps,
         logging_first_step=True,
         save_strategy="epoch",
-        save_total_limit=2,
+        save_total_limit=None,  # KeepEpochCheckpoints prunes instead: every epoch kept, superseded timed saves not
+        logging_nan_inf_filter=False,  # the NaN guard must see a NaN loss, not the average of earlier ones
+        optim=HF_OPTIM.get(t.optimizer, "adamw_torch"),
         eval_strategy="epoch" if has_eval and t.eval_every_epoch else "no",
         report_to="none",
         disable_tqdm=True,
@@ -148,6 +162,49 @@ def common_args(cfg: RunConfig, run_dir, placement, has_eval: bool, gradient_che
     if placement.device == "cpu":
         args["dataloader_pin_memory"] = False
     return args
+
+
+def _checkpoint_epoch(ck: Path) -> float | None:
+    """The epoch a complete checkpoint was saved at (trainer_state.json is written last), or None."""
+    try:
+        return float(json.loads((ck / "trainer_state.json").read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def superseded_checkpoints(checkpoints_dir: str | Path) -> list[Path]:
+    """Checkpoints to delete: complete ones saved mid-epoch (every `save_minutes`, or on stop) that a newer
+    complete checkpoint has superseded. Kept: every end-of-epoch checkpoint (DESIGN: one per epoch, each
+    resumable and comparable) and the newest one, which a resume continues from. Incomplete folders are
+    left to Job.resume, which removes them."""
+    from studio.engine.runs import checkpoint_step
+
+    found = []
+    for ck in Path(checkpoints_dir).glob("checkpoint-*"):
+        step, epoch = checkpoint_step(ck), _checkpoint_epoch(ck)
+        if ck.is_dir() and step is not None and epoch is not None:
+            found.append((step, epoch, ck))
+    if not found:
+        return []
+    newest = max(step for step, _, _ in found)
+    return sorted((ck for step, epoch, ck in found if step < newest and abs(epoch - round(epoch)) > 1e-6),
+                  key=lambda p: p.name)
+
+
+class KeepEpochCheckpoints(TrainerCallback):
+    """Prunes checkpoints instead of `save_total_limit`, which keeps the last N saves of any kind: with
+    a save every `save_minutes` as well as every epoch, the last two are mostly timed ones and the epoch
+    checkpoints are lost. One rule for every method: keep each epoch's checkpoint and the newest, delete
+    superseded timed and stop saves. For LoRA and QLoRA a checkpoint is small (the adapter and its
+    optimizer state). For full fine-tuning each holds the weights and the optimizer states, so disk is
+    what the timed saves would fill (their number grows with the run's length); epochs are few, so
+    keeping one per epoch is bounded: (epochs + 1) checkpoints at most."""
+
+    def on_save(self, args, state, control, **kw):
+        if not state.is_world_process_zero:
+            return
+        for ck in superseded_checkpoints(args.output_dir):
+            shutil.rmtree(ck, ignore_errors=True)
 
 
 def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
@@ -178,7 +235,7 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
         model.config.pad_token_id = tok.pad_token_id
     has_eval = bool(eval_rows)
     args = common_args(cfg, run_dir, placement, has_eval, gc_on)
-    callbacks = [StudioCallback(job)]
+    callbacks = [StudioCallback(job), KeepEpochCheckpoints()]
     peft_config = _peft_config(cfg)
 
     if t.stage == "dpo":

@@ -13,6 +13,7 @@ votes from several people land in the same file.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import threading
@@ -32,9 +33,21 @@ PUBLIC_KEYS = ("round_id", "prompt", "answer_a", "answer_b")
 MAX_ROUNDS = 2000  # rounds kept in memory per run; older ones can no longer be voted on
 
 
+def new_voter_token() -> str:
+    """A random secret for one browser to keep (in its localStorage), so that a person who reloads the page
+    stays one voter. It says nothing about the person and never leaves the server in a vote or a tally."""
+    return secrets.token_hex(16)
+
+
+def voter_id_for(token: str) -> str:
+    """The anonymous id written to votes.jsonl and shown in the tally for a browser's token: a hash of it, so
+    seeing someone's id does not let anyone vote as them."""
+    return "v-" + hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
 def new_voter_id() -> str:
-    """An anonymous id for one browser session: random, so it says nothing about the person."""
-    return "v-" + secrets.token_hex(6)
+    """An anonymous id for a voter with no token kept anywhere: random, so it says nothing about the person."""
+    return voter_id_for(new_voter_token())
 
 
 def _now() -> str:

@@ -4,7 +4,9 @@ flywheel (winning answers -> DPO pairs), and the automatic checks on the validat
 Blind by construction (FastChat's anonymous arena, without its globals): which model is A lives only in
 the run's `Arena` (studio.evaluate.arena) on the server. The session keeps a round id, a random token, in
 a gr.State (which stays on the server too); the page sees two answers labelled A and B. The sides come
-back only from `Arena.vote` / `Arena.rate`, which write the judgement to votes.jsonl first.
+back only from `Arena.vote` / `Arena.rate`, which write the judgement to votes.jsonl first. A voter is the
+anonymous hash of a random token the browser keeps in its localStorage (gr.BrowserState), so a person who
+reloads the page is still one voter in the per-voter tally.
 
 The handlers are plain functions over plain values that return dicts keyed by names ("answer_a",
 "tally_md", ...); `build(ctx)` maps those names to components. So the tests drive the whole tab without a
@@ -14,6 +16,7 @@ browser, and check that nothing a handler sends before a vote names a model.
 from __future__ import annotations
 
 import html
+import re
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -28,7 +31,7 @@ from studio.engine.job import is_busy as training_busy
 from studio.errors import StudioError, error_text
 from studio.evaluate import report
 from studio.evaluate import votes as votes_mod
-from studio.evaluate.arena import get_arena, new_voter_id
+from studio.evaluate.arena import get_arena, new_voter_token, voter_id_for
 from studio.evaluate.checks import (CONSISTENCY_SETTINGS, consistency_steps, edge_case_steps, read_eval,
                                     save_metrics, score_steps, update_eval)
 from studio.evaluate.generate import DeviceBusy, GenerationSettings, check_free
@@ -465,6 +468,16 @@ def _untitled(fig):
     return fig
 
 
+_VOTER_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def voter_of(kept) -> tuple[str, str]:
+    """(token, voter id) for a page load: the token this browser kept in its localStorage when it has one
+    (so a reload stays the same voter), else a fresh random one; the id is the anonymous hash of it."""
+    token = kept if isinstance(kept, str) and _VOTER_TOKEN.fullmatch(kept) else new_voter_token()
+    return token, voter_id_for(token)
+
+
 def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
 
@@ -732,7 +745,10 @@ def default_run(current: dict | None) -> str | None:
 # ---- the layout ---------------------------------------------------------------------------------------
 
 def build(ctx) -> dict:
-    voter = gr.State("")  # an anonymous id, new at every page load (set by on_load)
+    # A random token kept in the browser's localStorage, so that a reload is the same voter. The secret only
+    # scrambles it there (Gradio sends it to the page): a fixed one keeps voters across server restarts.
+    voter_token = gr.BrowserState(None, storage_key="studio-compare-voter", secret="studio-compare-voter")
+    voter = gr.State("")  # the anonymous id derived from it (set by on_load); the server side only
     round_state = gr.State(None)  # the round id only; the sides stay in the Arena
     sampled = gr.State(None)  # the sampled validation conversation behind the prompt box
     preferences = gr.State({})
@@ -881,14 +897,14 @@ def build(ctx) -> dict:
                   "flywheel", "preferences", "use_ready", *tally_names, *check_names)
 
     # ---- choosing the run
-    def on_load(request: gr.Request):
-        # No inputs, so this runs on page load only; every State is fresh then (ctx.run included).
-        voter_id = new_voter_id()
+    def on_load(kept=None, request: gr.Request = None):
+        # No triggers, so this runs on page load only; every State is fresh then (ctx.run included).
+        token, voter_id = voter_of(kept)
         value = default_run(None)
-        return {voter: voter_id, run_dd: gr.Dropdown(choices=run_choices(), value=value),
+        return {voter_token: token, voter: voter_id, run_dd: gr.Dropdown(choices=run_choices(), value=value),
                 **ui(open_run(value, voter_id, lang_of(request)))}
 
-    gr.on(None, on_load, [], [voter, run_dd, *outputs(*open_names)], show_progress="hidden")
+    gr.on(None, on_load, [voter_token], [voter_token, voter, run_dd, *outputs(*open_names)], show_progress="hidden")
 
     def on_run(value, voter_id, request: gr.Request):
         return ui(open_run(value, voter_id, lang_of(request)))
@@ -995,4 +1011,5 @@ def build(ctx) -> dict:
     export_btn.click(on_export, run_dd, outputs("checks_status", "files"))
 
     return {"run": run_dd, "prompt": prompt, "ask": ask_btn, "answer_a": answer_a, "answer_b": answer_b,
-            "votes": vote_btns, "reveal": reveal_md, "tally": tally_md, "voter": voter, "round": round_state}
+            "votes": vote_btns, "reveal": reveal_md, "tally": tally_md, "voter": voter, "voter_token": voter_token,
+            "round": round_state}

@@ -33,11 +33,13 @@ import pandas as pd
 from studio.data.clean import PII_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
 from studio.data.pipeline import (apply_edits, build_report, check_template, clean, convert, export_jsonl, load,
-                                  preview_records, token_histogram, upload_limit)
+                                  preview_records, token_histogram, trained_rows, upload_limit)
+from studio.data.read import size_words
+from studio.data.template_check import DEFAULT_CUTOFF
 from studio.data.rows import texts
 from studio.data.split_mix import MixOptions, prepare
 from studio import paths
-from studio.errors import StudioError, error_text
+from studio.errors import Sentence, StudioError, error_text
 from studio.paths import SAMPLES_DIR, atomic_write_json, studio_home
 from studio.ui.i18n import lang_of, register, t, text
 
@@ -80,8 +82,8 @@ register({
     "data.tab": ("1 · Data", "1 · 数据"),
     "data.step1": ("### Choose your data", "### 选择数据"),
     "data.upload": ("Upload a data file", "上传数据文件"),
-    "data.upload.info": ("JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT, in any common encoding; up to {mb} MB.",
-                         "支持 JSONL、JSON、CSV、TSV、Parquet、Excel (.xlsx) 或 TXT，常见编码均可；最大 {mb} MB。"),
+    "data.upload.info": ("JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT, in any common encoding; up to {size}.",
+                         "支持 JSONL、JSON、CSV、TSV、Parquet、Excel (.xlsx) 或 TXT，常见编码均可；最大 {size}。"),
     "data.sample": ("…or try a bundled sample", "……或试试内置示例"),
     "data.sample.company_policy_zh": ("Company policy Q&A (Chinese, Alpaca)", "公司制度问答（中文，Alpaca 格式）"),
     "data.sample.dpo_preferences": ("Customer-service preference pairs (DPO)", "客服偏好对（DPO）"),
@@ -205,9 +207,13 @@ register({
                          "✅ 全部 {n} 行都能用 {name} 的对话模板渲染，且每个回答都在 {cutoff} 个 token 以内。"),
     "data.template.failed": ("❌ **{n} rows fail to render** with the chat template (they would stop training):",
                              "❌ **{n} 行无法用对话模板渲染**（训练会因此中断）："),
-    "data.template.cut": ("⚠️ **{n} answers would be cut** by the cutoff of {cutoff} tokens (the model would learn "
-                          "half answers): raise the cutoff or shorten them.",
-                          "⚠️ **{n} 个回答会被截断**（截断长度 {cutoff} token，模型会学到半截回答）：请调高截断长度或缩短这些回答。"),
+    "data.template.cut": ("⚠️ **{n} answers would be cut** by the cutoff of {cutoff} tokens in training: {cut_entirely} "
+                          "entirely (training drops those rows), {cut_partly} partly (the model would learn half "
+                          "answers). Shorten them, raise the sequence length, or set a cutoff length so that Clean removes them.",
+                          "⚠️ **{n} 个回答在训练时会被截断**（截断长度 {cutoff} token）：{cut_entirely} 个被整段截掉（训练会丢弃这些行），"
+                          "{cut_partly} 个被截掉一部分（模型会学到半截回答）。请缩短这些回答、调高序列长度，或设置截断长度让清洗删除它们。"),
+    "data.template.removed": ("({n} rows longer than the cutoff were already removed as too long.)",
+                              "（另有 {n} 行超过截断长度，已作为“过长”删除。）"),
     "data.template.more": ("…and {n} more in report.json.", "……另有 {n} 行，见 report.json。"),
     "data.template.row": ("row {number}: {detail}", "第 {number} 行：{detail}"),
     "data.template.problem": ("ℹ️ {problem}", "ℹ️ {problem}"),
@@ -381,6 +387,11 @@ def _error(e: Exception, lang: str, key: str = "data.error") -> str:
         return text(key, lang, error=error_text(e, lang))
     log.exception("Data tab: unexpected error")
     return text(key, lang, error=text("data.error.other", lang, error=f"{type(e).__name__}: {e}"))
+
+
+def upload_hint(lang: str = "en") -> str:
+    """The line under the upload box, with the cap Gradio and the reader enforce (`upload_limit()`)."""
+    return text("data.upload.info", lang, size=size_words(upload_limit()))
 
 
 def load_data(path: str | Path | None, session: str = "", lang: str = "en", copy: bool = True) -> dict:
@@ -612,15 +623,16 @@ def run_clean(state: dict, df, options: dict, model_name: str | None = "embedded
     tok, tok_name, tok_note = tokenizer_for(model_name, lang)
     rows = _edited_rows(state)
     try:
-        result = clean(rows, o, tok, progress=lambda f, d: step(0.05 + 0.8 * f, f"{text('data.cleaning', lang)} {d}"))
+        result = clean(rows, o, tok, progress=lambda f, d: step(0.05 + 0.8 * f, f"{text('data.cleaning', lang)} "
+                                                                               f"{_in_lang(d, lang)}"))
         step(0.9, text("data.checking_template", lang))
-        template = check_template(result.rows, tok, o.cutoff_len or 10**9) if tok is not None else None
+        # The rows as they will be trained; a cutoff of 0 keeps every row, but training still cuts at 2048.
+        template = check_template(result.rows, tok, o.cutoff_len or DEFAULT_CUTOFF)  # without a tokenizer: says so
         table, mapping = state["table"], Mapping.from_dict(state["mapping"])
-        report = build_report(table, mapping, state["converted"], result, o, tok_name or None)
+        report = build_report(table, mapping, state["converted"], result, o, tok_name or None, template=template)
         if tok_note:
             report["notes"].insert(0, tok_note)
         report["edited_rows"] = sorted(state["edits"])
-        report["template_check"] = template.to_dict() if template else None
         folder = session_dir(session)
         cleaned_file = folder / "cleaned" / f"{Path(state['name']).stem or 'data'}.cleaned.jsonl"
         export_jsonl(result.rows, cleaned_file)
@@ -634,12 +646,17 @@ def run_clean(state: dict, df, options: dict, model_name: str | None = "embedded
     return {"ok": True, "state": state, "error": "", "report": report,
             "report_md": report_markdown(report, lang, tok_name),
             "stats_md": stats_markdown(report, lang),
-            "template_md": template_markdown(template, tok_name, o.cutoff_len, lang),
+            "template_md": template_markdown(template, tok_name, lang, report["removed"].get("too_long", 0)),
             "figure": token_histogram(result.tokens_before, result.tokens_after, o.cutoff_len or None, lang)
             if result.tokens_before is not None else None,
             "rows_table": rows_frame(report, lang, {r.number: r.data for r in result.rows}),
             "rows_note": rows_note(report, lang),
             "cleaned_file": str(cleaned_file), "report_file": str(report_file)}
+
+
+def _in_lang(s, lang: str) -> str:
+    """A Sentence from the engine in the page's language; anything else as it is."""
+    return s.text(lang) if isinstance(s, Sentence) else str(s)
 
 
 def _reason(r: str, lang: str) -> str:
@@ -697,26 +714,31 @@ def stats_markdown(report: dict, lang: str = "en") -> str:
     return "\n\n".join(out)
 
 
-def template_markdown(template, tokenizer_name: str | None, cutoff: int, lang: str = "en") -> str:
+def template_markdown(template, tokenizer_name: str | None, lang: str = "en", too_long: int = 0) -> str:
+    """The template check of the rows as trained: rows the template refuses, answers the cutoff would cut
+    (counted, the first rows listed), or all fine. `too_long`: rows already removed for their length."""
     head = text("data.template", lang)
     if template is None:
         return f"{head}\n\n{text('data.template.none', lang)}"
     if template.problem:
-        return f"{head}\n\n{text('data.template.problem', lang, problem=template.problem)}"
+        return f"{head}\n\n{text('data.template.problem', lang, problem=_in_lang(template.problem, lang))}"
+    removed = f" {text('data.template.removed', lang, n=too_long)}" if too_long else ""
     if template.ok:
         return f"{head}\n\n" + text("data.template.ok", lang, n=template.checked,
-                                     name=_model_label(tokenizer_name or "embedded"), cutoff=cutoff or "∞")
+                                     name=_model_label(tokenizer_name or "embedded"), cutoff=template.cutoff) + removed
     parts = [head]
     for items, key, field_ in ((template.failed, "data.template.failed", "error"),
                                (template.cut, "data.template.cut", "detail")):
         if not items:
             continue
-        lines = [text(key, lang, n=len(items), cutoff=cutoff)]
+        lines = [text(key, lang, n=len(items), cutoff=template.cutoff, **template.counts())]
         lines += [f"- {text('data.template.row', lang, number=i['number'], detail=i[field_])}"
                   for i in items[:TEMPLATE_LIST]]
         if len(items) > TEMPLATE_LIST:
             lines.append(f"- {text('data.template.more', lang, n=len(items) - TEMPLATE_LIST)}")
         parts.append("\n".join(lines))
+    if removed:
+        parts.append(removed.strip())
     return "\n\n".join(parts)
 
 
@@ -829,10 +851,12 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
             raise StudioError("No rows are left for training after cleaning; check the report.",
                               "清洗后没有剩下可以训练的行；请查看报告。")
         table, mapping = state["table"], Mapping.from_dict(state["mapping"])
+        # Checked again on what is trained: general chat and "I don't know" rows may have been mixed in.
+        tok, _, _ = tokenizer_for(last["tokenizer"] or "none", lang)
+        template = check_template(trained_rows(result, mixed), tok, last["template"].cutoff)
         report = build_report(table, mapping, state["converted"], result, last["options"], last["tokenizer"] or None,
-                              mixed)
+                              mixed, template)
         report["edited_rows"] = sorted(state["edits"])
-        report["template_check"] = last["template"].to_dict() if last["template"] else None
         report["mix"] = asdict(m)
         folder = _new_dataset_dir(state["name"], session)
         export_jsonl(mixed.train, folder / "train.jsonl")
@@ -853,6 +877,9 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
                   fmt=text(f"data.format.{fmt}", lang))]
     if out.get("clean"):
         lines.append(text("data.used.recleaned", lang))
+    if template is not None and template.cut:
+        lines.append(text("data.template.cut", lang, n=len(template.cut), cutoff=template.cutoff,
+                          **template.counts()))
     lines += [f"ℹ️ {n}" for n in mixed.notes]
     lines.append(text("data.used.saved", lang, folder=folder))
     files = [str(folder / "train.jsonl")] + ([eval_file] if eval_file else []) + [str(folder / "report.json")]
@@ -876,7 +903,6 @@ def _file_path(f) -> str | None:
 def build(ctx) -> dict:
     state = gr.State(new_state())
     d, dm = CleanOptions(), MixOptions()
-    limit_mb = upload_limit() / 2**20
 
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=360):
@@ -964,7 +990,7 @@ def build(ctx) -> dict:
                         elem_id="data-files")
 
     def on_page(request: gr.Request):
-        return text("data.upload.info", lang_of(request), mb=f"{limit_mb:.0f}")
+        return upload_hint(lang_of(request))
 
     gr.on(None, on_page, None, hint_md, show_progress="hidden")  # on page load, in the browser's language
 

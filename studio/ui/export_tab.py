@@ -22,7 +22,7 @@ import gradio as gr
 from studio import export as ex
 from studio.engine import runs
 from studio.engine.job import is_busy as training_busy
-from studio.errors import StudioError, error_text
+from studio.errors import Sentence, StudioError, error_text
 from studio.paths import confine
 from studio.space import safe_mode
 from studio.ui.i18n import lang_of, register, t, text
@@ -156,6 +156,14 @@ def _message(e: BaseException, lang: str, token: str | None = None) -> str:
     return "⚠️ " + _scrub(msg, token)
 
 
+def _in_lang(progress: Progress | None, lang: str) -> Progress | None:
+    """The engine's progress messages (Sentences) in the reader's language."""
+    if progress is None:
+        return None
+    return lambda fraction, message: progress(
+        fraction, message.text(lang) if isinstance(message, Sentence) else str(message))
+
+
 def _scrub(s, token: str | None):
     return s.replace(token, "***") if (token and isinstance(s, str)) else s
 
@@ -261,7 +269,7 @@ def export(run_dir: str | None, adapter: bool = True, merge: bool = False, card:
             notes.append(text("export.busy_merge", lang))
         res = ex.export_run(rd, out_dir, adapter=adapter, zip=adapter, merge=merge, card=card, gguf=gguf,
                             num_gpus=max(1, int(num_gpus or 1)), backend=backend if backend in ex.BACKENDS else "fsdp",
-                            progress=progress)
+                            progress=_in_lang(progress, lang))
     except Exception as e:
         return {"status": _message(e, lang)}
     parts = [text("export.part.card", lang)] if res.card else []
@@ -305,7 +313,7 @@ def push(run_dir: str | None, repo: str, private: bool = True, token: str | None
             return {"hub": "⏳ " + text("export.busy_push_merged", lang)}
         res = ex.export_run(rd, out_dir, adapter=what == "adapter", merge=what == "merged", card=True,
                             push_repo=repo, private=bool(private), token=token,
-                            push_what=what, progress=progress)
+                            push_what=what, progress=_in_lang(progress, lang))
     except Exception as e:
         return {"hub": _message(e, lang, token)}
     visibility = text("export.private.yes" if private else "export.private.no", lang)

@@ -2,7 +2,8 @@
 gradio error toast, in the reader's language when the handler was given the request, else in both),
 its traceback goes to the server's log, and the app goes on working.
 
-`guard_handlers(demo)` wraps every handler of a built app once; handlers stay plain functions.
+`guard_handlers(demo)` wraps every handler of a built app once; handlers stay plain functions. The
+worker threads that run them are lowered in priority like the event loop (see studio/ui/priority.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import gradio as gr
 
 from studio.errors import StudioError, from_os_error
 from studio.ui.i18n import lang_of, register, text
+from studio.ui.priority import lower_this_thread
 
 log = logging.getLogger("studio.ui")
 
@@ -58,6 +60,7 @@ def guarded(fn):
     elif inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            lower_this_thread()
             try:
                 yield from fn(*args, **kwargs)
             except passthrough:
@@ -76,6 +79,7 @@ def guarded(fn):
     else:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            lower_this_thread()  # gradio runs plain handlers in worker threads: they too yield to training
             try:
                 return fn(*args, **kwargs)
             except passthrough:

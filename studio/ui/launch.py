@@ -68,11 +68,20 @@ def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth:
             print("studio ui: --allow-remote-code is ignored on a public Space.", file=sys.stderr)
     is_space = space.on_space()
     demo = build_app(is_space=is_space)
-    kwargs = launch_kwargs()
-    if users:
-        kwargs["auth"] = users
-    kwargs["max_file_size"] = "200mb"
-    kwargs.update(space.launch_kwargs())  # tighter caps on a public Space
+    kwargs = launch_kwargs() | server_kwargs(users)
     demo.queue(default_concurrency_limit=8)
     demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, **kwargs)
     return demo
+
+
+def server_kwargs(users: list[tuple[str, str]] | None = None) -> dict:
+    """The login, a public Space's limits, and the upload cap for `demo.launch()`. Gradio refuses a bigger
+    upload itself; the cap is `upload_limit()`, the same bytes the Data tab's hint and reader use."""
+    from studio import space
+    from studio.data.read import upload_limit
+
+    kwargs = space.launch_kwargs()  # tighter caps on a public Space
+    if users:
+        kwargs["auth"] = users
+    kwargs["max_file_size"] = upload_limit()
+    return kwargs

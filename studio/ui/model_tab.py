@@ -31,17 +31,21 @@ from studio.space import check_model_name, remote_code_refusal, safe_mode
 from studio.ui.i18n import lang_of, register, t, text
 
 GiB = memory.GiB
-MAX_RECS = 6  # recommendation buttons: the engine proposes at most ~7, the optimizer one is not trainable here
+MAX_RECS = 7  # recommendation buttons: the engine proposes at most ~8, some are left out here
 QLORA_DEFAULT_GPU = 24  # GiB: what a QLoRA estimate is shown for on a machine without CUDA, unless one is chosen
 TARGETS = ("auto", "8", "12", "16", "24", "40", "48", "80")
 # The method control's values -> (RunConfig method, quant_bits)
 METHOD_VALUES = {"full": ("full", 4), "lora": ("lora", 4), "qlora4": ("qlora", 4), "qlora8": ("qlora", 8)}
 RANKS = (4, 8, 16, 32, 64, 128)
 SETTING_NAMES = ("model", "target", "method", "precision", "batch_size", "grad_accum", "max_length",
-                 "gradient_checkpointing", "lora_rank")
+                 "gradient_checkpointing", "lora_rank", "optimizer")
 # Keys of a memory.Recommendation.change this tab can apply and the engine can train with. The 8-bit
-# optimizer is not a RunConfig setting, so recommending it would promise what training does not do.
-APPLICABLE = {"model", "gradient_checkpointing", "batch_size", "grad_accum", "seq_len", "method", "quant_bits"}
+# optimizers (bitsandbytes) run on CUDA only: offered only when the estimate is for an NVIDIA GPU.
+APPLICABLE = {"model", "gradient_checkpointing", "batch_size", "grad_accum", "seq_len", "method", "quant_bits",
+              "optimizer"}
+# The optimizer control's choices (studio.config.OPTIMIZERS less SGD, which a beginner never needs here).
+OPTIMIZER_CHOICES = ("adamw", "adamw_8bit", "paged_adamw_8bit")
+CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
 
 # ---- strings -------------------------------------------------------------------------------------
 
@@ -81,6 +85,13 @@ register({
     "model.gc.on": ("on", "开"),
     "model.gc.off": ("off", "关"),
     "model.lora_rank": ("LoRA rank", "LoRA 秩"),
+    "model.optimizer": ("Optimizer", "优化器"),
+    "model.optimizer.adamw": ("AdamW", "AdamW"),
+    "model.optimizer.adamw_8bit": ("8-bit AdamW (NVIDIA GPU)", "8 位 AdamW（NVIDIA GPU）"),
+    "model.optimizer.paged_adamw_8bit": ("Paged 8-bit AdamW (NVIDIA GPU)", "分页 8 位 AdamW（NVIDIA GPU）"),
+    "model.optim_no_cuda": ("8-bit AdamW needs an NVIDIA GPU and bitsandbytes; this machine has none, so training "
+                            "here will refuse it. Choose AdamW to train on this machine.",
+                            "8 位 AdamW 需要 NVIDIA GPU 和 bitsandbytes，本机没有，所以无法在这里用它训练。要在本机训练请选择 AdamW。"),
     "model.use": ("Use this model for training", "用这个模型训练"),
     "model.used": ("✅ Sent to the Train tab: **{name}**, {method}, batch {batch} × {length} tokens ({verdict}).",
                    "✅ 已交给训练页：**{name}**，{method}，批量 {batch} × {length} token（{verdict}）。"),
@@ -177,6 +188,7 @@ register({
     "model.rec.lora": ("train a LoRA adapter instead of all weights", "改为训练 LoRA 适配器，而不是全部权重"),
     "model.rec.qlora": ("use QLoRA (4-bit base model)", "改用 QLoRA（4 位基座模型）"),
     "model.rec.bits4": ("store the base model in 4 bits", "把基座模型存为 4 位"),
+    "model.rec.optim": ("use the 8-bit AdamW optimizer", "改用 8 位 AdamW 优化器"),
     "model.rec.model": ("a smaller model: {id}", "换更小的模型：{id}"),
     "model.rec.all": ("all of the above together", "以上全部一起"),
     "model.rec.line": ("{label}: {old} → {new}, {verdict}", "{label}：{old} → {new}，{verdict}"),
@@ -186,6 +198,7 @@ register({
     "model.cost.lora": ("learns less than full fine-tuning", "学到的比全量微调少"),
     "model.cost.qlora": ("about 30% slower, slightly lower quality; NVIDIA GPU only", "慢约 30%，质量略降；仅限 NVIDIA GPU"),
     "model.cost.bits4": ("slightly lower quality", "质量略降"),
+    "model.cost.optim": ("slightly less precise updates; NVIDIA GPU only", "更新略不精确；仅限 NVIDIA GPU"),
     "model.cost.model": ("a smaller model knows less", "更小的模型懂得更少"),
     "model.cost.all": ("the costs of each", "各项代价之和"),
     # what each part of the bar is (seed 004's beginner concepts)
@@ -231,7 +244,8 @@ register({
         "**批量大小**是每一步看多少条数据：越大越快，但激活值会占满内存。批量 1 加梯度累积 N 的效果和批量 N 一样，只是更慢。"
         "**序列长度**是每条数据最多多少个 token：内存随之增长，超出的部分会被截断。"),
 })
-for _cls, _names in ((TrainingConfig, ("batch_size", "grad_accum", "max_length", "precision", "gradient_checkpointing")),
+for _cls, _names in ((TrainingConfig, ("batch_size", "grad_accum", "max_length", "precision", "gradient_checkpointing",
+                                       "optimizer")),
                      (MethodConfig, ("method", "lora_rank"))):
     for _n in _names:  # the help text is written once, in studio/config.py
         register({f"model.help.{_n}": (field_help(_cls, _n, "en"), field_help(_cls, _n, "zh"))})
@@ -247,7 +261,7 @@ def default_settings() -> dict:
     return {"model": d.model.name, "target": "auto", "method": d.method.method, "precision": d.training.precision,
             "batch_size": d.training.batch_size, "grad_accum": d.training.grad_accum,
             "max_length": d.training.max_length, "gradient_checkpointing": d.training.gradient_checkpointing,
-            "lora_rank": d.method.lora_rank}
+            "lora_rank": d.method.lora_rank, "optimizer": d.training.optimizer}
 
 
 def _whole(v):
@@ -274,6 +288,7 @@ def normalise(settings: dict) -> dict:
         s[k] = _whole(s[k])
     gc = s["gradient_checkpointing"]
     s["gradient_checkpointing"] = ("on" if gc else "off") if isinstance(gc, bool) else str(gc or "auto").lower()
+    s["optimizer"] = str(s["optimizer"] or "adamw").lower()
     return s
 
 
@@ -294,6 +309,8 @@ def apply_change(settings: dict, change: dict) -> dict:
         s["lora_rank"] = int(change["lora_rank"])
     if "precision" in change:
         s["precision"] = change["precision"]
+    if "optimizer" in change:
+        s["optimizer"] = change["optimizer"]
     if "method" in change or "quant_bits" in change:
         method, bits = METHOD_VALUES.get(s["method"], ("lora", 4))
         method, bits = change.get("method", method), int(change.get("quant_bits", bits))
@@ -469,7 +486,9 @@ def estimate(dims: memory.ModelDims, s: dict, hw: dict, lang: str = "en") -> tup
     pl = placement(s["target"], method, s["precision"], hw, lang)
     kw = dict(batch_size=s["batch_size"], seq_len=s["max_length"], grad_accum=s["grad_accum"],
               precision=pl["precision"], lora_rank=s["lora_rank"], target_modules="all-linear", quant_bits=bits,
-              device=pl["device"], capacity_bytes=pl["capacity"], loss=memory.engine_loss())
+              optimizer=s["optimizer"], device=pl["device"], capacity_bytes=pl["capacity"], loss=memory.engine_loss())
+    if s["optimizer"] in CUDA_ONLY_OPTIMIZERS and not hw.get("cuda"):
+        pl["notes"].append(text("model.optim_no_cuda", lang))
     gc = s["gradient_checkpointing"]
     if gc not in ("auto", "on", "off"):
         raise StudioError("Gradient checkpointing must be auto, on or off.", "梯度检查点必须是 auto、on 或 off。")
@@ -525,6 +544,8 @@ def _rec_kind(change: dict, settings: dict) -> str:
         kinds.append("batch")
     if "seq_len" in change:
         kinds.append("seq")
+    if "optimizer" in change:
+        kinds.append("optim")
     if change.get("method") == "lora":
         kinds.append("lora")
     elif change.get("method") == "qlora":
@@ -542,6 +563,8 @@ def recommendations(dims: memory.ModelDims, est: memory.Estimate, s: dict, hw: d
     seen: list[dict] = []
     for r in memory.recommendations(dims, est, catalog_models=catalog.load()):
         change = {k: v for k, v in r.change.items() if k in APPLICABLE}
+        if est.device != "cuda":  # bitsandbytes' 8-bit optimizers: NVIDIA GPUs only
+            change.pop("optimizer", None)
         if not change or change in seen:
             continue
         seen.append(change)
@@ -588,6 +611,7 @@ def model_context(s: dict, est: memory.Estimate | None, info: dict | None = None
     return {"name": s["model"], "method": method, "precision": s["precision"], "batch_size": s["batch_size"],
             "grad_accum": s["grad_accum"], "max_length": s["max_length"], "gradient_checkpointing": gc,
             "lora_rank": s["lora_rank"], "target_modules": "all-linear", "quant_bits": bits,
+            "optimizer": s["optimizer"],
             "verdict": est.verdict if est else None, "estimate_gib": round(est.total_gib, 2) if est else None,
             "checked_for": (info or {}).get("where", ""),
             # The Train tab asks for trust_remote_code only for a model that needs it; starting refuses it
@@ -680,6 +704,8 @@ def build(ctx) -> dict:
                           label=t("model.gc"), info=t("model.help.gradient_checkpointing"), elem_id="model-gc")
             rank = gr.Radio(list(RANKS), value=d["lora_rank"], label=t("model.lora_rank"),
                             info=t("model.help.lora_rank"), elem_id="model-rank")
+            optimizer = gr.Radio([(t(f"model.optimizer.{k}"), k) for k in OPTIMIZER_CHOICES], value=d["optimizer"],
+                                 label=t("model.optimizer"), info=t("model.help.optimizer"), elem_id="model-optimizer")
             use_btn = gr.Button(t("model.use"), variant="primary", elem_id="model-use")
             use_md = gr.Markdown(elem_id="model-used")
 
@@ -694,7 +720,7 @@ def build(ctx) -> dict:
                 parts_md = gr.Markdown(elem_id="model-parts")
                 gr.Markdown(t("model.explain"))
 
-    controls = [model_dd, target, method, precision, batch, accum, max_length, gc, rank]
+    controls = [model_dd, target, method, precision, batch, accum, max_length, gc, rank, optimizer]
 
     def settings_of(values) -> dict:
         return dict(zip(SETTING_NAMES, values))
@@ -718,9 +744,9 @@ def build(ctx) -> dict:
     outputs = [verdict, hw_md, plot, recs_md, recs_state, largest_md, largest_state, largest_btn, parts_md, notes_md,
                ctx.model, *rec_btns]
 
-    def on_change(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v,
+    def on_change(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v,
                   request: gr.Request):
-        s = settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v))
+        s = settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v))
         return view(evaluate(s, lang_of(request)))
 
     # triggers=None: on page load and on every change of any control (an estimate takes about a millisecond).
@@ -756,11 +782,11 @@ def build(ctx) -> dict:
 
     largest_btn.click(lambda mid: mid or gr.skip(), largest_state, model_dd)
 
-    def on_use(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v,
+    def on_use(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v,
                request: gr.Request):
         lang = lang_of(request)
-        res = evaluate(settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v)),
-                       lang)
+        res = evaluate(settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v,
+                                    optimizer_v)), lang)
         out = {use_md: use_message(res, lang)}
         if res["ok"]:
             out[ctx.model] = res["model_ctx"]
@@ -770,4 +796,4 @@ def build(ctx) -> dict:
 
     return {"model": model_dd, "target": target, "method": method, "precision": precision, "batch_size": batch,
             "grad_accum": accum, "max_length": max_length, "gradient_checkpointing": gc, "lora_rank": rank,
-            "verdict": verdict, "plot": plot, "recommendations": rec_btns, "use": use_btn}
+            "optimizer": optimizer, "verdict": verdict, "plot": plot, "recommendations": rec_btns, "use": use_btn}

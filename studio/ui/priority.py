@@ -1,5 +1,6 @@
 """Training first: the web server's event loop, where gradio queues events, streams updates and encodes
-every reply, runs at a lower CPU priority (nice +10) than the training thread. On a machine whose cores
+every reply, and the worker threads that run the handlers (studio/ui/guard.py), run at a lower CPU
+priority (nice +10) than the training thread. On a machine whose cores
 the trainer keeps busy, twenty open tabs then cost the run little, and the pages still update (they
 get the time the trainer leaves, which on a CPU is never none: a step has its pauses).
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.config import DataConfig, MethodConfig, ModelConfig, RunConfig, TrainingConfig, field_help
+from studio.config import OPTIMIZERS, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainingConfig, field_help
 from studio.engine import health, runs
 from studio.engine.job import FINAL_STATES, Job, current_job, is_busy
 from studio.errors import StudioError, error_text
@@ -73,6 +73,11 @@ register({
     "train.target_modules": ("LoRA target modules", "LoRA 目标层"),
     "train.warmup_ratio": ("Warmup share", "预热比例"),
     "train.scheduler": ("Learning-rate schedule", "学习率调度"),
+    "train.optimizer": ("Optimizer", "优化器"),
+    "train.optimizer.adamw": ("AdamW", "AdamW"),
+    "train.optimizer.adamw_8bit": ("8-bit AdamW (NVIDIA GPU)", "8 位 AdamW（NVIDIA GPU）"),
+    "train.optimizer.paged_adamw_8bit": ("Paged 8-bit AdamW (NVIDIA GPU)", "分页 8 位 AdamW（NVIDIA GPU）"),
+    "train.optimizer.sgd": ("SGD", "SGD"),
     "train.seed": ("Seed", "随机种子"),
     "train.eval_share": ("Validation share", "验证集比例"),
     "train.start": ("Start training", "开始训练"),
@@ -161,7 +166,7 @@ register({
     "train.col.duration": ("Duration", "时长"),
 })
 for _cls, _names in ((TrainingConfig, ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
-                                       "warmup_ratio", "scheduler", "seed", "stage")),
+                                       "warmup_ratio", "scheduler", "seed", "stage", "optimizer")),
                      (MethodConfig, ("method", "lora_rank", "lora_alpha", "lora_dropout", "target_modules")),
                      (DataConfig, ("eval_share",)), (ModelConfig, ("name",))):
     for _n in _names:  # the help text is written once, in studio/config.py
@@ -178,6 +183,7 @@ SETTINGS = (
     ("batch_size", "training"), ("grad_accum", "training"), ("max_length", "training"),
     ("lora_rank", "method"), ("lora_alpha", "method"), ("lora_dropout", "method"), ("target_modules", "method"),
     ("warmup_ratio", "training"), ("scheduler", "training"), ("seed", "training"), ("eval_share", "data"),
+    ("optimizer", "training"),
 )
 SETTING_NAMES = tuple(n for n, _ in SETTINGS)
 INTS = {"max_steps", "batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "seed"}
@@ -325,6 +331,8 @@ def with_model(base: dict, model: dict) -> dict:
             d[section][key] = int(model[key])
     if model.get("target_modules"):
         d["method"]["target_modules"] = model["target_modules"]
+    if model.get("optimizer"):
+        d["training"]["optimizer"] = model["optimizer"]
     return d
 
 
@@ -985,6 +993,9 @@ def build(ctx) -> dict:
                                          info=t("train.help.warmup_ratio"))
                 scheduler = gr.Dropdown(["cosine", "linear", "constant", "constant_with_warmup"], value=tr.scheduler,
                                         label=t("train.scheduler"), info=t("train.help.scheduler"))
+                optimizer = gr.Dropdown([(t(f"train.optimizer.{k}"), k) for k in OPTIMIZERS], value=tr.optimizer,
+                                        label=t("train.optimizer"), info=t("train.help.optimizer"),
+                                        elem_id="train-optimizer")
                 with gr.Row():
                     seed = gr.Number(tr.seed, label=t("train.seed"), info=t("train.help.seed"), precision=0)
                     eval_share = gr.Slider(0, 0.5, d.data.eval_share, step=0.01, label=t("train.eval_share"),
@@ -1027,7 +1038,8 @@ def build(ctx) -> dict:
             refresh_btn = gr.Button(t("train.refresh"), scale=1, size="sm")
 
     settings = [stage, model_name, method, epochs, max_steps, learning_rate, batch_size, grad_accum, max_length,
-                lora_rank, lora_alpha, lora_dropout, target_modules, warmup_ratio, scheduler, seed, eval_share]
+                lora_rank, lora_alpha, lora_dropout, target_modules, warmup_ratio, scheduler, seed, eval_share,
+                optimizer]
     live = {"progress": progress, "health": health_box, "log": log_box, "loss": loss_plot, "lr": lr_plot,
             "grad": grad_plot, "speed": speed_plot, "memory": memory_plot}
 
@@ -1181,7 +1193,8 @@ def build(ctx) -> dict:
         if "live" in out:
             panel = live_panel(v, lang)
             if panel is not None:
-                updates.update({live[k]: panel[k] for k in LIVE_NAMES})
+                updates.update({live[k]: plots.passthrough(panel[k]) if isinstance(panel[k], dict) else panel[k]
+                                for k in LIVE_NAMES})
         if "state" in out or out.get("history"):
             updates[run_key] = [out.get("state") or new_seen.get("state"), bool(out.get("history")), time.time()]
         if "run" in out:
