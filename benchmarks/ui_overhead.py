@@ -82,7 +82,8 @@ def client_main(url: str, n: int, period: float, out: str, core: int = -1) -> No
                     loss = loss["value"]
                 if isinstance(loss, dict) and "data" in loss:
                     for row in loss["data"]:
-                        stats["first_seen"].setdefault(f"{row[0]}:{row[2]}", t1)
+                        # the series is named in both languages ("training · 训练"): its first word
+                        stats["first_seen"].setdefault(f"{row[0]}:{str(row[2]).split()[0]}", t1)
             stop.wait(max(0.0, period - (t1 - t0)))
 
     threads = [threading.Thread(target=one, daemon=True) for _ in range(n)]

@@ -223,12 +223,14 @@ def test_chart_payloads_are_what_lineplot_would_send():
 
 
 def test_the_live_key_moves_with_the_run_and_its_route_answers(tiny_model_dir, tmp_path):
-    """The page's poller reads /studio/live every second: a plain route, no gradio event."""
+    """The page's poller reads /studio/live every second: answered by a middleware, no gradio event."""
 
-    from starlette.testclient import TestClient
     from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.testclient import TestClient
 
-    client = TestClient(Starlette(routes=[tt.live_route()]))
+    client = TestClient(Starlette(middleware=[Middleware(tt.LiveKeyMiddleware)]))
+    assert client.get("/elsewhere").status_code == 404  # everything else goes on to the app
     before = client.get(tt.LIVE_ROUTE).json()["key"]
     job = job_mod.Job(RunConfig())
     job_mod._current, saved = job, job_mod._current

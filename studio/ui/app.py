@@ -11,7 +11,7 @@ from studio.ui.context import Context
 from studio.ui.guard import guard_handlers
 from studio.ui.i18n import register, t, translations
 from studio.ui.priority import YieldToTraining
-from studio.ui.train_tab import live_route
+from studio.ui.train_tab import LiveKeyMiddleware
 
 register({
     "app.title": ("Fine-tuning Studio", "微调工作室"),
@@ -70,5 +70,5 @@ def launch_kwargs() -> dict:
     from starlette.middleware import Middleware
 
     return dict(i18n=translations(), css=CSS, theme=gr.themes.Soft(),
-                app_kwargs={"middleware": [Middleware(language.LanguageMiddleware), Middleware(YieldToTraining)],
-                            "routes": [live_route()]})
+                app_kwargs={"middleware": [Middleware(language.LanguageMiddleware), Middleware(YieldToTraining),
+                                           Middleware(LiveKeyMiddleware)]})
