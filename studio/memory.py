@@ -731,7 +731,7 @@ def recommendations(dims: ModelDims, est: Estimate, *, catalog_models: list | No
     if s["batch_size"] > 1:
         cands.append((f"batch size 1 with gradient accumulation {s['batch_size'] * s['grad_accum']}",
                       {"batch_size": 1, "grad_accum": s["batch_size"] * s["grad_accum"]}, "slower steps, same quality"))
-    if s["method"] == "full" and s["optimizer"] == "adamw":
+    if s["method"] == "full" and s["optimizer"] == "adamw" and est.device == "cuda":  # bitsandbytes: NVIDIA only
         cands.append(("use the 8-bit AdamW optimizer", {"optimizer": "adamw_8bit"}, "slightly less precise updates"))
     if s["seq_len"] > 256:
         new = max(256, s["seq_len"] // 2)

@@ -8,14 +8,11 @@ studio's readers and format detection first, so the CLI accepts what the Data ta
 from __future__ import annotations
 
 import json
-import logging
 import random
-import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.errors import Sentence, StudioError
-
-log = logging.getLogger(__name__)
 
 STAGE_FORMAT = {"sft": "sft", "cpt": "text", "dpo": "preference"}
 
@@ -129,25 +126,15 @@ def cut_note(counts: dict[str, int], max_length: int) -> Sentence | None:
                     f"{counts['truncated']} 行被截断（回答的结尾被截掉）。")
 
 
-_notes = threading.local()  # per training thread: lines for the job's log (see take_notes)
-
-
-def take_notes() -> list[Sentence]:
-    """Log lines this thread's datasets left for the job (rows the sequence length cut), once."""
-    notes, _notes.lines = getattr(_notes, "lines", []), []
-    return notes
-
-
-def sft_dataset(rows: list[dict], tok, max_length: int):
+def sft_dataset(rows: list[dict], tok, max_length: int, say: Callable[[Sentence], None] | None = None):
     """Pre-tokenized rows with an assistant mask (loss on answers only); TRL builds the labels. Rows the
-    sequence length cuts are counted, logged and left for the job's log (`take_notes`)."""
+    sequence length cuts are counted and told to `say` (the job's log)."""
     from datasets import Dataset
 
     encoded, counts = sft_encode(rows, tok, max_length)
     note = cut_note(counts, max_length)
-    if note:
-        log.warning(note)
-        _notes.lines = getattr(_notes, "lines", []) + [note]
+    if note and say:
+        say(note)
     if not encoded:
         raise StudioError("Every row's answer is cut off by the sequence length: raise the sequence length.",
                           "每一行的回答都被序列长度截掉了：请增大序列长度。")

@@ -214,7 +214,7 @@ class Job:
             self._done.set()
 
     def _prepare(self):
-        from studio.engine import datasets, device as devices
+        from studio.engine import device as devices
         from studio.engine.trainers import build_trainer
         from studio.evaluate.arena import close_arenas
 
@@ -234,10 +234,7 @@ class Job:
             self.metrics.drop_after(state.get("global_step", 0))
             self._say(f"Resuming from {self.resume_from.name} (step {state.get('global_step', 0)}).",
                       f"从 {self.resume_from.name} 继续训练（第 {state.get('global_step', 0)} 步）。")
-        trainer = build_trainer(self, train_rows, eval_rows)
-        for note in datasets.take_notes():  # rows the sequence length cut, counted as the datasets were built
-            self._say(note)
-        return trainer
+        return build_trainer(self, train_rows, eval_rows)
 
     def _data(self) -> tuple[list[dict], list[dict]]:
         """The rows to train on: on resume exactly those saved in the run folder; otherwise read, split

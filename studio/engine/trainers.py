@@ -68,9 +68,7 @@ def memory_estimate(cfg: RunConfig, gradient_checkpointing: bool, device: str, p
 
 def memory_recommendations(cfg: RunConfig) -> list[str]:
     est = memory_estimate(cfg, gradient_checkpointing=False, device="auto")
-    recs = list(getattr(est, "recommendations", None) or []) if est is not None else []
-    # bitsandbytes' 8-bit optimizers run on NVIDIA GPUs only
-    return [r for r in recs if est.device == "cuda" or "8-bit AdamW" not in r]
+    return list(getattr(est, "recommendations", None) or []) if est is not None else []
 
 
 def _device_capacity(device: str) -> int | None:
@@ -254,8 +252,8 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
             eval_ds = datasets.text_dataset(eval_rows, tok) if has_eval else None
             extra = dict(packing=True, packing_strategy="wrapped", dataset_text_field="text", eval_packing=True)
         else:
-            train_ds = datasets.sft_dataset(train_rows, tok, t.max_length)
-            eval_ds = datasets.sft_dataset(eval_rows, tok, t.max_length) if has_eval else None
+            train_ds = datasets.sft_dataset(train_rows, tok, t.max_length, say=job._say)
+            eval_ds = datasets.sft_dataset(eval_rows, tok, t.max_length, say=job._say) if has_eval else None
             # Padding-free packing needs attention that respects sequence boundaries: on CUDA,
             # transformers builds that mask from position ids; on CPU plain padding is faster.
             padding_free = t.packing or placement.device == "cuda"

@@ -23,7 +23,7 @@ import gradio as gr
 import pandas as pd
 
 from studio import hardware, memory
-from studio.config import MethodConfig, RunConfig, TrainingConfig, field_help
+from studio.config import EIGHT_BIT_OPTIMIZERS, MethodConfig, RunConfig, TrainingConfig, field_help
 from studio.errors import StudioError, error_text
 from studio.models import catalog
 from studio.models.loading import needs_remote_code
@@ -45,7 +45,6 @@ APPLICABLE = {"model", "gradient_checkpointing", "batch_size", "grad_accum", "se
               "optimizer"}
 # The optimizer control's choices (studio.config.OPTIMIZERS less SGD, which a beginner never needs here).
 OPTIMIZER_CHOICES = ("adamw", "adamw_8bit", "paged_adamw_8bit")
-CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
 
 # ---- strings -------------------------------------------------------------------------------------
 
@@ -487,7 +486,7 @@ def estimate(dims: memory.ModelDims, s: dict, hw: dict, lang: str = "en") -> tup
     kw = dict(batch_size=s["batch_size"], seq_len=s["max_length"], grad_accum=s["grad_accum"],
               precision=pl["precision"], lora_rank=s["lora_rank"], target_modules="all-linear", quant_bits=bits,
               optimizer=s["optimizer"], device=pl["device"], capacity_bytes=pl["capacity"], loss=memory.engine_loss())
-    if s["optimizer"] in CUDA_ONLY_OPTIMIZERS and not hw.get("cuda"):
+    if s["optimizer"] in EIGHT_BIT_OPTIMIZERS and not hw.get("cuda"):
         pl["notes"].append(text("model.optim_no_cuda", lang))
     gc = s["gradient_checkpointing"]
     if gc not in ("auto", "on", "off"):
@@ -563,8 +562,6 @@ def recommendations(dims: memory.ModelDims, est: memory.Estimate, s: dict, hw: d
     seen: list[dict] = []
     for r in memory.recommendations(dims, est, catalog_models=catalog.load()):
         change = {k: v for k, v in r.change.items() if k in APPLICABLE}
-        if est.device != "cuda":  # bitsandbytes' 8-bit optimizers: NVIDIA GPUs only
-            change.pop("optimizer", None)
         if not change or change in seen:
             continue
         seen.append(change)
