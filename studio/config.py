@@ -1,7 +1,7 @@
 """RunConfig: everything a run needs, as dataclasses, read from and written to YAML.
 
-Each field's help text is written once here (`metadata["help"]`, `metadata["help_zh"]`) and reused
-as the UI's `info=` and in the CLI's messages. `validate()` returns sentences a non-coder understands.
+Each field's help text is written once, in the message catalog as `help.<Class>.<field>`
+(studio/locales/), and reused as the UI's `info=` and in the CLI's help (`field_help`). `validate()` returns sentences a non-coder understands.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from studio.errors import Sentence, StudioError, joined
+from studio.messages import say
 
 # libyaml's safe loader and dumper where PyYAML was built with it: the same safe subset of YAML, about
 # 10x faster (every open page reads run configs; the pure-Python parser took ~25 ms a file).
@@ -38,94 +39,53 @@ class ConfigError(StudioError, ValueError):
     """A config problem, phrased for the person who will read it."""
 
 
-def _f(default, help: str, help_zh: str, **kw):
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help, "help_zh": help_zh}, **kw)
-    return field(default=default, metadata={"help": help, "help_zh": help_zh}, **kw)
-
-
 @dataclass
 class DataConfig:
-    train_file: str = _f("", "The training data: a JSONL file of cleaned rows (messages, prompt/chosen/rejected, or text).",
-                         "训练数据：清洗后的 JSONL 文件（messages、prompt/chosen/rejected 或 text）。")
-    eval_file: str = _f("", "Optional validation file. Leave empty to split off a share of the training data.",
-                        "可选的验证集文件。留空则从训练数据中按比例切出验证集。")
-    eval_share: float = _f(0.1, "Share of the training rows held out for validation (0 turns validation off).",
-                           "从训练数据中留出作验证的比例（0 表示不做验证）。")
-    max_rows: int = _f(0, "Use only the first N rows (0 = all). Handy for a quick trial.",
-                       "只用前 N 行（0 表示全部），适合快速试跑。")
+    train_file: str = ""
+    eval_file: str = ""
+    eval_share: float = 0.1
+    max_rows: int = 0
 
 
 @dataclass
 class ModelConfig:
-    name: str = _f(EMBEDDED_MODEL, "The base model: 'embedded' (SmolLM2-135M-Instruct, works offline), a catalog id, "
-                   "a local folder, or a Hugging Face Hub id.",
-                   "基座模型：'embedded'（内置 SmolLM2-135M-Instruct，离线可用）、目录中的模型 id、本地文件夹或 Hugging Face Hub id。")
-    revision: str = _f("", "Hub revision (branch, tag or commit); empty for the default.", "Hub 版本（分支、标签或提交），留空用默认。")
-    trust_remote_code: bool = _f(False, "Run code shipped with the model. Off by default: only turn it on for models you trust.",
-                                 "运行模型自带的代码。默认关闭：只对你信任的模型打开。")
+    name: str = EMBEDDED_MODEL
+    revision: str = ""
+    trust_remote_code: bool = False
 
 
 @dataclass
 class MethodConfig:
-    method: str = _f("lora", "full: update every weight (most memory). lora: train small adapter matrices (little memory). "
-                     "qlora: LoRA on a 4-bit model (least memory, NVIDIA GPU only).",
-                     "full：更新全部权重（显存最多）。lora：只训练小的适配器矩阵（显存少）。qlora：在 4 位量化模型上做 LoRA（显存最少，仅限 NVIDIA GPU）。")
-    lora_rank: int = _f(8, "LoRA rank: how much the adapter can learn. 8-16 suits most tasks; higher learns more but uses more memory.",
-                        "LoRA 秩：适配器的学习容量。多数任务 8-16 即可；越大学得越多，显存也越多。")
-    lora_alpha: int = _f(16, "LoRA alpha: scales the adapter's effect; usually twice the rank.", "LoRA alpha：放大适配器的作用，通常取秩的两倍。")
-    lora_dropout: float = _f(0.05, "Dropout inside the adapter, against overfitting on small data.", "适配器内的 dropout，防止小数据过拟合。")
-    target_modules: str = _f("all-linear", "Which layers get an adapter: 'all-linear', or names separated by commas (q_proj,v_proj).",
-                             "给哪些层加适配器：'all-linear'，或逗号分隔的层名（q_proj,v_proj）。")
-    quant_bits: int = _f(4, "QLoRA storage: 4-bit NF4 (double quantization, bf16 compute) or 8-bit.",
-                         "QLoRA 存储方式：4 位 NF4（双重量化，bf16 计算）或 8 位。")
+    method: str = "lora"
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    target_modules: str = "all-linear"
+    quant_bits: int = 4
 
 
 @dataclass
 class TrainingConfig:
-    stage: str = _f("sft", "sft: teach answers to instructions/conversations. cpt: continue pre-training on plain text. "
-                    "dpo: prefer the chosen answer over the rejected one.",
-                    "sft：用指令/对话数据教模型回答。cpt：在纯文本上继续预训练。dpo：让模型偏好 chosen 而非 rejected 的回答。")
-    epochs: float = _f(1.0, "Passes over the data. Too many on small data overfits (memorises instead of learning).",
-                       "训练轮数。小数据上轮数过多会过拟合（死记硬背而不是学会）。")
-    max_steps: int = _f(0, "Stop after this many optimizer steps (0 = run all epochs).", "最多训练这么多步（0 表示跑完所有轮）。")
-    learning_rate: float = _f(2e-4, "How big each update is. LoRA: 1e-4 to 3e-4; full fine-tuning: 1e-5 to 5e-5. "
-                              "Too high: loss explodes; too low: loss does not move.",
-                              "每一步更新的幅度。LoRA 取 1e-4 到 3e-4；全量微调取 1e-5 到 5e-5。太大损失会爆炸，太小损失不动。")
-    batch_size: int = _f(8, "Rows per step on the device. Larger is faster but needs more memory.",
-                         "每一步在设备上处理的行数。越大越快，但更占内存。")
-    grad_accum: int = _f(1, "Gradient accumulation: add up this many batches before each update (effective batch = batch x this).",
-                         "梯度累积：累积多少个批次再更新一次（等效批量 = 批量 × 此值）。")
-    max_length: int = _f(512, "Longest row in tokens; longer rows are cut. Memory grows with it.",
-                         "每行最多多少个 token，超出会被截断。内存随之增长。")
-    warmup_ratio: float = _f(0.03, "Share of steps over which the learning rate ramps up from zero.", "学习率从零升到设定值所用的步数比例。")
-    scheduler: str = _f("cosine", "How the learning rate falls over the run: cosine, linear or constant.",
-                        "学习率随训练如何下降：cosine、linear 或 constant。")
-    weight_decay: float = _f(0.0, "Weight decay (a mild pull of weights towards zero).", "权重衰减（把权重轻微拉向零）。")
-    optimizer: str = _f("adamw", "How updates are computed. adamw: the standard; it keeps two running averages per "
-                        "trained number, which for full fine-tuning is twice the model's size in memory. adamw_8bit: "
-                        "the same, stored in 8 bits: much less memory at almost the same quality (NVIDIA GPU only). "
-                        "paged_adamw_8bit: 8-bit, and can spill to CPU memory when the GPU runs short. sgd: no "
-                        "state at all, but rarely learns as well.",
-                        "如何计算每一步更新。adamw：标准做法，为每个被训练的参数保存两个动量；全量微调时约占模型两倍大小的内存。"
-                        "adamw_8bit：同样的算法，用 8 位保存，内存少得多，效果几乎不变（仅限 NVIDIA GPU）。"
-                        "paged_adamw_8bit：8 位，且显存不够时可暂存到内存。sgd：不保存状态，但通常学得不如 AdamW。")
-    seed: int = _f(42, "Random seed: the same seed and data give the same run.", "随机种子：相同的种子和数据得到相同的结果。")
-    device: str = _f("auto", "Where to train: auto picks CUDA, then Apple MPS, then CPU.", "在哪里训练：auto 依次选择 CUDA、Apple MPS、CPU。")
-    precision: str = _f("auto", "Number format: bf16 halves memory and is fast where supported; fp32 is exact but slow. auto picks for you.",
-                        "数值精度：bf16 在支持的硬件上省一半内存且更快；fp32 最精确但慢。auto 自动选择。")
-    gradient_checkpointing: str = _f("auto", "Recompute activations instead of storing them: saves memory, costs about 20-30% speed. "
-                                     "auto turns it on only when memory needs it.",
-                                     "梯度检查点：重算激活值而非保存，省内存但慢 20-30%。auto 只在内存不够时打开。")
-    packing: bool = _f(False, "Pack several short rows into one sequence (faster on GPUs; always on for CPT).",
-                       "把多条短数据拼成一条序列（GPU 上更快；CPT 总是打开）。")
-    dpo_beta: float = _f(0.1, "DPO beta: how far the model may move from the base (higher = stays closer).",
-                         "DPO beta：模型可以离基座多远（越大越接近基座）。")
-    logging_steps: int = _f(1, "Log metrics every N steps.", "每 N 步记录一次指标。")
-    eval_every_epoch: bool = _f(True, "Compute validation loss at the end of every epoch.", "每轮结束时计算验证损失。")
-    save_minutes: float = _f(10.0, "Also save a checkpoint every this many minutes (0 = only at the end of each epoch): "
-                             "if the machine stops, the run resumes from the last one.",
-                             "除了每轮结束时，每隔这么多分钟再保存一个检查点（0 = 只在每轮结束时）：机器意外停止时，从最近的检查点继续。")
+    stage: str = "sft"
+    epochs: float = 1.0
+    max_steps: int = 0
+    learning_rate: float = 2e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512
+    warmup_ratio: float = 0.03
+    scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    seed: int = 42
+    device: str = "auto"
+    precision: str = "auto"
+    gradient_checkpointing: str = "auto"
+    packing: bool = False
+    dpo_beta: float = 0.1
+    logging_steps: int = 1
+    eval_every_epoch: bool = True
+    save_minutes: float = 10.0
 
 
 @dataclass
@@ -338,11 +298,8 @@ def _coerce(value, default, where: str):
 
 
 def field_help(section_cls, name: str, lang: str = "en") -> str:
-    """The help text of a config field, in English or Chinese (for UI `info=` and CLI help)."""
-    for f in fields(section_cls):
-        if f.name == name:
-            return f.metadata.get("help_zh" if lang == "zh" else "help", "")
-    raise KeyError(name)
+    """The help text of a config field (catalog id `help.<Class>.<field>`): the UI's `info=`, the CLI's help."""
+    return say(f"help.{section_cls.__name__}.{name}", lang)
 
 
 def _this_machine() -> dict:

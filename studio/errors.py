@@ -1,34 +1,70 @@
-"""One exception for problems the user can fix: its message is a plain sentence, in English and in
-Chinese, shown as is (CLI: one line on stderr, exit 1; UI: a message in the page, in the reader's
-language). Anything else is a bug.
+"""One exception for problems the user can fix, and the sentences the engine hands to whoever shows them.
 
-    raise StudioError("No data file at {path}.", "找不到数据文件 {path}。")
-    e.text("zh")  # the Chinese sentence; str(e) is the English one
+Every sentence comes from the message catalog (studio/messages.py, studio/locales/<lang>.yaml):
+
+    raise StudioError("data.error.no_file", path=p)   # CLI: one English line on stderr; UI: the reader's language
+    e.text("zh"); e.message.to_dict()                  # what a log or summary.json keeps
+
+Anything that is not a StudioError is a bug.
 """
 
+from __future__ import annotations
 
-class StudioError(Exception):
+from typing import Any
+
+from studio.messages import Msg, join, say
+
+
+class _Pair:
+    """TRANSITION ONLY: an (English, Chinese) pair written inline, from before the catalog. Being removed;
+    tests/test_messages.py counts what is left."""
+
     def __init__(self, en: str, zh: str = ""):
-        super().__init__(en)
-        self.en = en
-        self.zh = zh or en
+        self.key, self.params, self.en, self.zh = "", {}, en, zh or en
 
     def text(self, lang: str = "en") -> str:
         return self.zh if lang == "zh" else self.en
 
+    def to_dict(self) -> dict:
+        return {"en": self.en, "zh": self.zh}
 
-def error_text(e: BaseException, lang: str = "en") -> str:
-    """The sentence to show for any exception: a StudioError in the reader's language, else its str."""
-    return e.text(lang) if isinstance(e, StudioError) else str(e)
+
+class StudioError(Exception):
+    def __init__(self, key, zh: str | None = None, **params: Any):
+        if isinstance(key, (Msg, _Pair)):
+            self.message = key
+        elif zh is None and not params and not _is_key(key):
+            self.message = _Pair(key)
+        elif zh is not None:
+            self.message = _Pair(key, zh)
+        else:
+            self.message = Msg(key, **params)
+        super().__init__(self.message.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        return self.message.text(lang)
+
+    @property
+    def key(self) -> str:
+        return self.message.key
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
+
+    @property
+    def zh(self) -> str:
+        return self.text("zh")
+
+
+def _is_key(s: str) -> bool:
+    from studio.messages import has
+
+    return has(s)
 
 
 class Sentence(str):
-    """A plain sentence that is a `str` in one language (English unless `lang="zh"`) and carries both:
-    `.en`, `.zh`, `.text(lang)`. For messages returned rather than raised (config problems, log lines),
-    so callers that treat them as strings keep working."""
-
-    en: str
-    zh: str
+    """TRANSITION ONLY (see _Pair): a str in one language that carries both."""
 
     def __new__(cls, en: str, zh: str = "", lang: str = "en"):
         zh = zh or en
@@ -39,14 +75,18 @@ class Sentence(str):
     def text(self, lang: str = "en") -> str:
         return self.zh if lang == "zh" else self.en
 
-    def __reduce__(self):  # pickles and deep-copies as a Sentence, not as a plain str
+    def __reduce__(self):
         return (Sentence, (self.en, self.zh, "zh" if str.__str__(self) == self.zh != self.en else "en"))
 
 
+def error_text(e: BaseException, lang: str = "en") -> str:
+    """The sentence to show for any exception: a StudioError in the reader's language, else its str."""
+    return e.text(lang) if isinstance(e, StudioError) else str(e)
+
+
 def joined(sentences, lang: str = "en") -> str:
-    """Sentences as one paragraph: separated by a space in English, run together in Chinese."""
-    return ("" if lang == "zh" else " ").join(s.text(lang) if isinstance(s, (Sentence, StudioError)) else str(s)
-                                                for s in sentences)
+    """Sentences (messages, errors or plain strings) as one paragraph in `lang`."""
+    return join(sentences, lang)
 
 
 def from_os_error(e: BaseException) -> StudioError | None:
@@ -57,12 +97,10 @@ def from_os_error(e: BaseException) -> StudioError | None:
         return None
     where = e.filename or ""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StudioError(f"The disk is full{f' (writing {where})' if where else ''}. Free some space, then try "
-                           "again; a stopped training run resumes from its last checkpoint.",
-                           f"磁盘已满{f'（写入 {where} 时）' if where else ''}。请腾出一些空间后重试；停止的训练可以从最近的检查点继续。")
+        return StudioError("error.disk_full_at", where=where) if where else StudioError("error.disk_full")
     if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return StudioError(f"The app may not write to {where or 'this folder'}. Choose a folder you can write to "
-                           "(set STUDIO_HOME or STUDIO_RUNS_DIR), or fix its permissions.",
-                           f"应用没有权限写入 {where or '这个文件夹'}。请换一个可写的文件夹（设置 STUDIO_HOME 或 "
-                           "STUDIO_RUNS_DIR），或修改它的权限。")
+        return StudioError("error.not_writable_at", where=where) if where else StudioError("error.not_writable")
     return None
+
+
+__all__ = ["StudioError", "Sentence", "Msg", "say", "error_text", "joined", "from_os_error"]

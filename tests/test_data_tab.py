@@ -11,7 +11,7 @@ import pytest
 
 from studio.paths import SAMPLES_DIR
 from studio.ui import data_tab as dt
-from studio.ui.i18n import STRINGS
+from studio.messages import catalog
 
 TINY_TOKENIZER = str(Path(__file__).parent / "fixtures" / "data" / "tiny_tokenizer")
 
@@ -277,14 +277,10 @@ def test_downloads_are_served_from_a_folder_gradio_allows(tmp_path, home):
     assert served.read_text() == "{}\n" and served.name == "train.jsonl"
 
 
-def test_every_data_string_has_both_languages():
-    keys = [k for k in STRINGS if k.startswith("data.")]
-    assert len(keys) > 100
-    for k in keys:
-        en, zh = STRINGS[k]
-        assert en.strip() and zh.strip(), k
-    help_keys = {f"data.help.{n}" for n in dt.CLEAN_FIELDS + dt.MIX_FIELDS}
-    assert help_keys <= set(STRINGS)
+def test_every_data_control_has_help_in_the_catalog():
+    assert len([k for k in catalog("en") if k.startswith("data.")]) > 100
+    help_keys = {f"help.CleanOptions.{n}" for n in dt.CLEAN_FIELDS} | {f"help.MixOptions.{n}" for n in dt.MIX_FIELDS}
+    assert help_keys <= set(catalog("en")) and help_keys <= set(catalog("zh"))
 
 
 def test_the_app_builds_with_the_data_tab_first():

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from studio.ui import export_tab as et
-from studio.ui.i18n import STRINGS
 
 TOKEN = "hf_exportTABtoken0123456789abcdefQRS"
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -30,11 +29,6 @@ def runs_folder(tiny, monkeypatch, tmp_path):
     monkeypatch.delenv("SPACE_ID", raising=False)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no token saved by `hf auth login` either
     monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
-
-
-def test_strings_are_bilingual():
-    keys = [k for k in STRINGS if k.startswith("export.")]
-    assert len(keys) > 30 and all(STRINGS[k][0] and STRINGS[k][1] for k in keys)
 
 
 def test_the_run_is_listed_and_described(tiny):

@@ -10,7 +10,7 @@ from studio.config import RunConfig
 from studio.engine import job as job_mod
 from studio.engine.runs import read_summary
 from studio.ui import train_tab as tt
-from studio.ui.i18n import STRINGS
+from studio.messages import catalog
 
 QA = [("What colour is the sky?", "blue"), ("Two plus two?", "four"), ("Capital of France?", "Paris"),
       ("Opposite of hot?", "cold")]
@@ -60,8 +60,8 @@ def test_presets_and_settings_build_a_valid_config(tmp_path):
     # every advanced control's help comes from the config dataclasses, in both languages
     from studio.config import TrainingConfig, field_help
 
-    assert STRINGS["train.help.learning_rate"] == (field_help(TrainingConfig, "learning_rate"),
-                                                   field_help(TrainingConfig, "learning_rate", "zh"))
+    assert catalog("en")["help.TrainingConfig.learning_rate"] == field_help(TrainingConfig, "learning_rate")
+    assert catalog("zh")["help.TrainingConfig.learning_rate"] == field_help(TrainingConfig, "learning_rate", "zh")
 
 
 def test_model_tab_choices_flow_into_the_settings():

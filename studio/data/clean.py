@@ -16,7 +16,7 @@ import hashlib
 import re
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from studio.data import neardup, pii
@@ -27,34 +27,18 @@ from studio.errors import Sentence, StudioError
 PII_MODES = ("flag", "mask", "drop", "off")
 
 
-def _opt(default, help: str, help_zh: str):
-    return field(default=default, metadata={"help": help, "help_zh": help_zh})
-
-
 @dataclass
 class CleanOptions:
-    fix_mojibake: bool = _opt(True, "Repair text that was decoded with the wrong encoding (mojibake such as 'Ã©' or 'æˆ‘').",
-                              "修复用错编码解码造成的乱码（如 'Ã©'、'æˆ‘'）。")
-    drop_garbled: bool = _opt(True, "Remove rows whose text is mostly replacement, control or private-use characters.",
-                              "删除主要由替换符、控制符或私用区字符组成的行。")
-    garbled_share: float = _opt(0.3, "A field counts as garbled when at least this share of its characters is unreadable.",
-                                "一个字段中不可读字符占比达到此值即视为乱码。")
-    dedup: bool = _opt(True, "Remove exact duplicates (after normalising Unicode and whitespace).",
-                       "删除完全重复的行（规范化 Unicode 和空白之后）。")
-    near_dup: bool = _opt(True, "Remove near duplicates: rows that say almost the same thing as an earlier row.",
-                          "删除近似重复：与前面某行内容几乎相同的行。")
-    near_dup_threshold: float = _opt(0.85, "How alike two rows must be (0-1, estimated Jaccard similarity of character "
-                                     "5-grams) to count as near duplicates. Lower removes more.",
-                                     "两行相似到什么程度算近似重复（0-1，字符 5-gram 的 Jaccard 相似度估计）。越低删得越多。")
-    cutoff_len: int = _opt(2048, "Remove rows longer than this many tokens (rendered with the chat template). 0 = keep all.",
-                           "删除超过这么多 token 的行（按对话模板渲染后计算）。0 表示全部保留。")
-    min_chars: int = _opt(0, "Remove rows whose answer is shorter than this many characters. 0 = off (answers like "
-                          "'A' or '是' can be right).", "删除回答少于这么多字符的行。0 表示关闭（'A'、'是' 这样的回答也可能是对的）。")
-    token_sample: int = _opt(10_000, "Rows measured in tokens for the statistics and the histogram; larger files "
-                             "are sampled. Rows that could reach the cutoff are always measured exactly.",
-                             "用于统计和直方图的 token 计数行数；更大的文件会抽样。可能超过截断长度的行总是精确计数。")
-    pii: str = _opt("flag", "Personal data (e-mails, phone numbers, ID and bank card numbers): flag it in the report, "
-                    "mask it, drop the row, or off.", "个人信息（邮箱、电话、身份证号、银行卡号）：在报告中标出、打码、删除整行，或不处理。")
+    fix_mojibake: bool = True
+    drop_garbled: bool = True
+    garbled_share: float = 0.3
+    dedup: bool = True
+    near_dup: bool = True
+    near_dup_threshold: float = 0.85
+    cutoff_len: int = 2048
+    min_chars: int = 0
+    token_sample: int = 10_000
+    pii: str = "flag"
 
     def check(self) -> None:
         if self.pii not in PII_MODES:

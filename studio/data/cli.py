@@ -19,7 +19,9 @@ _MAP_FIELDS = [f.name for f in fields(Mapping) if f.name not in ("kind", "label_
 
 
 def _help(cls, name: str) -> str:
-    return next(f.metadata["help"] for f in fields(cls) if f.name == name)
+    from studio.config import field_help
+
+    return field_help(cls, name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

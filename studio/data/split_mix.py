@@ -18,22 +18,13 @@ GENERAL_CHAT = ASSETS_DIR / "general_chat.jsonl"
 REFUSALS = ASSETS_DIR / "refusals.jsonl"
 
 
-def _opt(default, help: str, help_zh: str):
-    return field(default=default, metadata={"help": help, "help_zh": help_zh})
-
-
 @dataclass
 class MixOptions:
-    eval_share: float = _opt(0.1, "Share of rows held out for validation (0 = none).", "留作验证集的比例（0 表示不留）。")
-    general_share: float = _opt(0.05, "Share of the training set made of general conversation, so the model does not "
-                                "forget how to chat (5-10% is usual).",
-                                "训练集中通用对话数据的比例，防止模型忘记如何聊天（通常 5-10%）。")
-    refusal_share: float = _opt(0.0, "Share of the training set made of polite 'I don't know' answers to out-of-scope "
-                                "questions, against made-up answers.", "训练集中对超出范围问题礼貌回答“我不知道”的比例，减少胡编乱造。")
-    reasoning_share: float = _opt(0.25, "Target share of reasoning rows (with a thinking process) among reasoning + "
-                                  "dialog rows; the larger side is downsampled. Only applies when both kinds are present.",
-                                  "推理数据（含思考过程）在推理 + 对话数据中的目标比例；多的一方会被下采样。两类都有时才生效。")
-    seed: int = _opt(42, "Random seed for the split, the sampling and the shuffle.", "切分、采样与打乱所用的随机种子。")
+    eval_share: float = 0.1
+    general_share: float = 0.05
+    refusal_share: float = 0.0
+    reasoning_share: float = 0.25
+    seed: int = 42
 
 
 @dataclass

@@ -9,17 +9,10 @@ import gradio as gr
 from studio.ui import language
 from studio.ui.context import Context
 from studio.ui.guard import guard_handlers
-from studio.ui.i18n import register, t, translations
+from studio.ui.i18n import t, translations
 from studio.ui.priority import YieldToTraining
 from studio.ui.train_tab import LiveKeyMiddleware
 
-register({
-    "app.title": ("Fine-tuning Studio", "微调工作室"),
-    "app.language": ("Language", "语言"),
-    "app.tagline": ("Clean your data, check the memory fit, train a LoRA while watching it learn, and prove in a "
-                    "blind test that it got better.",
-                    "清洗数据、检查显存是否够用、边看曲线边训练 LoRA，并用盲测证明模型确实变好了。"),
-})
 
 # The journey, in order. A module that is not there yet is left out: no empty placeholder tabs.
 TABS = ("data_tab", "model_tab", "train_tab", "compare_tab", "export_tab")
@@ -50,7 +43,7 @@ def build_app(is_space: bool = False) -> gr.Blocks:
             with gr.Column(scale=5):
                 gr.Markdown("# Fine-tuning Studio · 微调工作室")
                 gr.Markdown(t("app.tagline"))
-            lang = gr.Radio(list(language.CHOICES), value="auto", label=t("app.language"), scale=1, min_width=220,
+            lang = gr.Radio(language.choices(), value="auto", label=t("app.language"), scale=1, min_width=220,
                             elem_id="studio-language")
         ctx = Context.create(is_space=is_space)
         with gr.Tabs():

@@ -24,11 +24,13 @@ import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+
+from studio import messages
 
 from studio.data.clean import PII_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
@@ -41,7 +43,7 @@ from studio.data.split_mix import MixOptions, prepare
 from studio import paths
 from studio.errors import Sentence, StudioError, error_text
 from studio.paths import SAMPLES_DIR, atomic_write_json, studio_home
-from studio.ui.i18n import lang_of, register, t, text
+from studio.ui.i18n import lang_of, t, text
 
 log = logging.getLogger(__name__)
 
@@ -71,215 +73,7 @@ EDITABLE = ("system", "prompt", "answer", "chosen", "rejected", "text")
 # ---- strings -------------------------------------------------------------------------------------
 
 
-def _help_strings(cls) -> dict:
-    """The engine's dataclass help, written once there, reused as the controls' info=."""
-    return {f"data.help.{f.name}": (f.metadata["help"], f.metadata["help_zh"]) for f in fields(cls)
-            if "help" in f.metadata}
-
-
-register(_help_strings(CleanOptions) | _help_strings(MixOptions))
-register({
-    "data.tab": ("1 · Data", "1 · 数据"),
-    "data.step1": ("### Choose your data", "### 选择数据"),
-    "data.upload": ("Upload a data file", "上传数据文件"),
-    "data.upload.info": ("JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT, in any common encoding; up to {size}.",
-                         "支持 JSONL、JSON、CSV、TSV、Parquet、Excel (.xlsx) 或 TXT，常见编码均可；最大 {size}。"),
-    "data.sample": ("…or try a bundled sample", "……或试试内置示例"),
-    "data.sample.company_policy_zh": ("Company policy Q&A (Chinese, Alpaca)", "公司制度问答（中文，Alpaca 格式）"),
-    "data.sample.dpo_preferences": ("Customer-service preference pairs (DPO)", "客服偏好对（DPO）"),
-    "data.sample.handbook_cpt": ("Employee handbook, plain text (continued pre-training)", "员工手册纯文本（继续预训练）"),
-    "data.sample.reviews_sentiment": ("Product review sentiment (English, Alpaca)", "商品评论情感分类（英文，Alpaca 格式）"),
-    "data.mapping": ("### How the columns are read", "### 列的含义"),
-    "data.mapping.help": ("Detected automatically; change any part if the guess is wrong. Parts left empty are not "
-                          "used.", "已自动识别；如果猜错了，可以修改任意一项。留空的部分不使用。"),
-    "data.kind": ("What the file holds", "文件内容类型"),
-    "data.kind.instruction": ("Instructions / Q&A (instruction, input, output)", "指令问答（instruction、input、output）"),
-    "data.kind.reasoning": ("Reasoning (question, thinking, answer)", "推理数据（问题、思考过程、答案）"),
-    "data.kind.conversation": ("Conversations (messages or ShareGPT)", "多轮对话（messages 或 ShareGPT）"),
-    "data.kind.preference": ("Preference pairs for DPO (prompt, chosen, rejected)", "DPO 偏好对（prompt、chosen、rejected）"),
-    "data.kind.unpaired": ("Good/bad labels (prompt, completion, label)", "好/坏标签（prompt、completion、label）"),
-    "data.kind.text": ("Plain text for continued pre-training", "纯文本，用于继续预训练"),
-    "data.part.prompt": ("Question / instruction", "问题 / 指令"),
-    "data.part.input": ("Extra input (Alpaca 'input')", "补充输入（Alpaca 的 input）"),
-    "data.part.response": ("Answer", "答案"),
-    "data.part.thinking": ("Thinking process", "思考过程"),
-    "data.part.system": ("System prompt", "系统提示"),
-    "data.part.history": ("Earlier turns (history)", "历史对话（history）"),
-    "data.part.messages": ("Conversation (messages)", "对话（messages）"),
-    "data.part.chosen": ("Preferred answer (chosen)", "优选回答（chosen）"),
-    "data.part.rejected": ("Rejected answer", "劣选回答（rejected）"),
-    "data.part.label": ("Good/bad label", "好/坏标签"),
-    "data.part.text": ("Text", "文本"),
-    "data.part.none": ("(not used)", "（不使用）"),
-    "data.label_mode": ("Rows labelled good or bad", "标为好/坏的行"),
-    "data.label_mode.sft": ("Train on the good answers only", "只用好回答训练"),
-    "data.label_mode.pairs": ("Pair good with bad answers for DPO", "把好回答和坏回答配成 DPO 对"),
-    "data.format.sft": ("supervised fine-tuning (SFT)", "监督微调（SFT）"),
-    "data.format.preference": ("preference training (DPO)", "偏好训练（DPO）"),
-    "data.format.text": ("continued pre-training (CPT)", "继续预训练（CPT）"),
-    "data.loaded": ("**{name}**: {rows} rows ({ftype}{enc}). Read as **{kind}**, for {fmt}.",
-                    "**{name}**：{rows} 行（{ftype}{enc}）。识别为 **{kind}**，用于{fmt}。"),
-    "data.loaded.unknown": ("**{name}**: {rows} rows ({ftype}{enc}). Choose what the file holds and which column is "
-                            "which, on the right.", "**{name}**：{rows} 行（{ftype}{enc}）。请在右侧选择文件内容类型以及各列的含义。"),
-    "data.skipped": ("{n} lines could not be read and are left out (line {first}: {detail}); the report lists them.",
-                     "有 {n} 行无法读取，已跳过（第 {first} 行：{detail}）；报告中列出了它们。"),
-    "data.unusable": ("{n} rows cannot be used with this mapping and are left out; the report lists them.",
-                      "按当前映射有 {n} 行无法使用，已跳过；报告中列出了它们。"),
-    "data.error": ("⚠️ **This file cannot be used.** {error}", "⚠️ **无法使用这个文件。** {error}"),
-    "data.error.mapping": ("⚠️ **The columns cannot be used this way.** {error}", "⚠️ **无法按这种方式读取这些列。** {error}"),
-    "data.error.other": ("Something went wrong while reading it ({error}).", "读取时出错（{error}）。"),
-    "data.no_data": ("Upload a file or pick a sample first.", "请先上传文件或选择示例。"),
-    "data.step2": ("### Check and correct the rows", "### 检查并修改数据"),
-    "data.preview.help": (f"Click a cell to correct it (a question, an answer, a text): your edits go into the cleaned "
-                          f"data. The table shows up to {PREVIEW_ROWS} rows; search to reach the others.",
-                          f"点击单元格即可修改（问题、答案、文本）：你的修改会进入清洗后的数据。表格最多显示 {PREVIEW_ROWS} 行；"
-                          f"搜索可找到其他行。"),
-    "data.search": ("Search the rows", "搜索数据"),
-    "data.search.ph": ("words in a question or an answer, then Enter", "问题或答案中的词语，然后回车"),
-    "data.preview": ("Preview (editable)", "预览（可编辑）"),
-    "data.preview.count": ("Showing {shown} of {total} rows{query}. Rows you edited: {edits}.",
-                           "显示 {shown} / {total} 行{query}。你已修改 {edits} 行。"),
-    "data.preview.query": (" matching “{q}”", "，匹配“{q}”"),
-    "data.col.number": ("#", "#"),
-    "data.col.kind": ("kind", "类型"),
-    "data.col.system": ("system prompt", "系统提示"),
-    "data.col.prompt": ("question", "问题"),
-    "data.col.answer": ("answer", "回答"),
-    "data.col.chosen": ("chosen", "优选回答"),
-    "data.col.rejected": ("rejected", "劣选回答"),
-    "data.col.text": ("text", "文本"),
-    "data.col.action": ("what happened", "处理"),
-    "data.col.reason": ("reason", "原因"),
-    "data.col.detail": ("detail", "说明"),
-    "data.col.row": ("row", "内容"),
-    "data.rowkind.dialog": ("dialog", "对话"),
-    "data.rowkind.reasoning": ("reasoning", "推理"),
-    "data.rowkind.preference": ("preference", "偏好"),
-    "data.rowkind.text": ("text", "文本"),
-    "data.step3": ("### Clean", "### 清洗"),
-    "data.opt.fix_mojibake": ("Fix mojibake", "修复乱码"),
-    "data.opt.drop_garbled": ("Remove garbled rows", "删除乱码行"),
-    "data.opt.dedup": ("Remove exact duplicates", "删除完全重复"),
-    "data.opt.near_dup": ("Remove near duplicates", "删除近似重复"),
-    "data.opt.near_dup_threshold": ("Near-duplicate threshold", "近似重复阈值"),
-    "data.opt.cutoff_len": ("Cutoff length (tokens)", "截断长度（token）"),
-    "data.opt.cutoff_len.info": ("Rows longer than this are removed (0 = keep all). Follows the sequence length chosen "
-                                 "in the Model tab.", "超过此长度的行会被删除（0 表示全部保留）。跟随模型页选择的序列长度。"),
-    "data.opt.min_chars": ("Shortest answer (characters)", "最短回答（字符）"),
-    "data.opt.pii": ("Personal data", "个人信息"),
-    "data.pii.flag": ("flag", "标出"),
-    "data.pii.mask": ("mask", "打码"),
-    "data.pii.drop": ("drop the row", "删除整行"),
-    "data.pii.off": ("off", "不处理"),
-    "data.clean": ("Clean", "清洗"),
-    "data.cleaning": ("Cleaning…", "正在清洗……"),
-    "data.loading_tokenizer": ("Loading the tokenizer…", "正在加载分词器……"),
-    "data.checking_template": ("Checking the chat template…", "正在检查对话模板……"),
-    "data.report": ("### Report", "### 清洗报告"),
-    "data.summary": ("**{inp} rows in → {out} rows kept**: {removed} removed, {changed} changes, {flagged} flagged for "
-                     "personal data.", "**输入 {inp} 行 → 保留 {out} 行**：删除 {removed} 行，修改 {changed} 处，"
-                     "标出含个人信息 {flagged} 行。"),
-    "data.summary.edits": ("Rows with your edits from the preview: {n}.", "包含你在预览中修改的行：{n}。"),
-    "data.tokenizer": ("Token lengths measured with the tokenizer of **{name}**.", "token 长度按 **{name}** 的分词器计算。"),
-    "data.tokenizer.none": ("Token lengths were not measured (no tokenizer).", "未计算 token 长度（没有分词器）。"),
-    "data.tokenizer.fallback": ("The tokenizer of {name} could not be loaded ({error}); the embedded model's is used "
-                                "instead.", "无法加载 {name} 的分词器（{error}）；改用内置模型的分词器。"),
-    "data.tokenizer.failed": ("No tokenizer could be loaded ({error}); lengths are not measured in tokens and the chat "
-                              "template is not checked.", "无法加载任何分词器（{error}）；不按 token 计算长度，也不检查对话模板。"),
-    "data.counts.head": ("| Removed because | Rows |\n|---|---:|", "| 删除原因 | 行数 |\n|---|---:|"),
-    "data.changed": ("Changed: {parts}.", "修改：{parts}。"),
-    "data.changed.none": ("No text needed fixing.", "没有需要修复的文本。"),
-    "data.changed.fixed_mojibake": ("mojibake fixed", "修复乱码"),
-    "data.changed.stripped_control": ("control characters stripped", "去除控制字符"),
-    "data.changed.normalized": ("Unicode / whitespace normalised", "规范化 Unicode / 空白"),
-    "data.changed.masked_personal_data": ("personal data masked", "个人信息打码"),
-    "data.notes": ("Notes", "说明"),
-    "data.stats.head": ("| | Before cleaning | After cleaning |\n|---|---:|---:|", "| | 清洗前 | 清洗后 |\n|---|---:|---:|"),
-    "data.stats.rows": ("Rows", "行数"),
-    "data.stats.tokens": ("Tokens per row: mean / median / p95 / max", "每行 token：平均 / 中位数 / p95 / 最大"),
-    "data.stats.total": ("Tokens in all", "token 总数"),
-    "data.stats.chars": ("Characters per row: mean / max", "每行字符：平均 / 最大"),
-    "data.stats.sampled": ("Token statistics are measured on a sample of {n} rows.", "token 统计基于 {n} 行的抽样。"),
-    "data.language": ("**Language mix** (share of letters): Chinese {zh} · English {en} · other {other}.",
-                      "**语言构成**（按字母计）：中文 {zh} · 英文 {en} · 其他 {other}。"),
-    "data.template": ("#### Chat template check", "#### 对话模板检查"),
-    "data.template.ok": ("✅ All {n} rows render with {name}'s chat template, and every answer fits in {cutoff} tokens.",
-                         "✅ 全部 {n} 行都能用 {name} 的对话模板渲染，且每个回答都在 {cutoff} 个 token 以内。"),
-    "data.template.failed": ("❌ **{n} rows fail to render** with the chat template (they would stop training):",
-                             "❌ **{n} 行无法用对话模板渲染**（训练会因此中断）："),
-    "data.template.cut": ("⚠️ **{n} answers would be cut** by the cutoff of {cutoff} tokens in training: {cut_entirely} "
-                          "entirely (training drops those rows), {cut_partly} partly (the model would learn half "
-                          "answers). Shorten them, raise the sequence length, or set a cutoff length so that Clean removes them.",
-                          "⚠️ **{n} 个回答在训练时会被截断**（截断长度 {cutoff} token）：{cut_entirely} 个被整段截掉（训练会丢弃这些行），"
-                          "{cut_partly} 个被截掉一部分（模型会学到半截回答）。请缩短这些回答、调高序列长度，或设置截断长度让清洗删除它们。"),
-    "data.template.removed": ("({n} rows longer than the cutoff were already removed as too long.)",
-                              "（另有 {n} 行超过截断长度，已作为“过长”删除。）"),
-    "data.template.more": ("…and {n} more in report.json.", "……另有 {n} 行，见 report.json。"),
-    "data.template.row": ("row {number}: {detail}", "第 {number} 行：{detail}"),
-    "data.template.problem": ("ℹ️ {problem}", "ℹ️ {problem}"),
-    "data.template.none": ("ℹ️ Not checked: no tokenizer was available.", "ℹ️ 未检查：没有可用的分词器。"),
-    "data.histogram": ("Token lengths", "token 长度分布"),
-    "data.rows_table": ("Rows removed or changed, and why", "被删除或修改的行及原因"),
-    "data.rows_table.none": ("No row was removed, changed or flagged.", "没有行被删除、修改或标出。"),
-    "data.rows_table.more": ("The table lists the first {shown} of {total}; the downloaded report.json lists them all.",
-                             "表格列出前 {shown} 行，共 {total} 行；下载的 report.json 中列出全部。"),
-    "data.action.removed": ("removed", "删除"),
-    "data.action.changed": ("changed", "修改"),
-    "data.action.flagged": ("flagged", "标出"),
-    "data.download": ("Download the cleaned JSONL", "下载清洗后的 JSONL"),
-    "data.download_report": ("Download the report (JSON)", "下载报告（JSON）"),
-    "data.step4": ("### Split, mix and use", "### 切分、混合并使用"),
-    "data.mix.eval_share": ("Validation share", "验证集比例"),
-    "data.mix.general_share": ("General chat share", "通用对话比例"),
-    "data.mix.general_share.info": ("Mixed into training so the model does not forget how to chat; the seeds suggest "
-                                    "5-10%. Conversation (SFT) data only.",
-                                    "混入训练集，防止模型忘记如何聊天；资料建议 5-10%。仅适用于对话（SFT）数据。"),
-    "data.mix.refusal_share": ("“I don't know” rows share", "“我不知道”样本比例"),
-    "data.mix.reasoning_share": ("Reasoning share (the rest is dialog)", "推理数据比例（其余为对话）"),
-    "data.mix.reasoning_share.info": ("The seeds suggest 25% reasoning / 75% dialog. Only applies when the data has "
-                                      "both kinds; the larger side is downsampled.",
-                                      "资料建议推理 25% / 对话 75%。只在两类数据都有时生效；多的一方会被下采样。"),
-    "data.mix.seed": ("Seed", "随机种子"),
-    "data.use": ("Use for training", "用于训练"),
-    "data.used": ("✅ Sent to the Train tab: **{train}** training rows{mixed} and **{eval}** validation rows, for {fmt}.",
-                  "✅ 已交给训练页：训练 **{train}** 行{mixed}，验证 **{eval}** 行，用于{fmt}。"),
-    "data.used.mixed": (" (with {general} general chat and {refusals} “I don't know” rows)",
-                        "（含通用对话 {general} 行、“我不知道”样本 {refusals} 行）"),
-    "data.used.saved": ("Saved in `{folder}`.", "已保存到 `{folder}`。"),
-    "data.used.recleaned": ("The data was cleaned again first, with the options shown.", "已先按当前选项重新清洗。"),
-    "data.files": ("Prepared files", "准备好的文件"),
-})
 # Reasons the engine gives, in words (a reason without an entry is shown as it is).
-_REASON_STRINGS = {
-    "data.reason.empty": ("empty", "空白"),
-    "data.why.empty": ("a blank or whitespace-only question or answer", "问题或答案为空或只有空白"),
-    "data.reason.duplicate": ("duplicate", "完全重复"),
-    "data.why.duplicate": ("the same as an earlier row (after normalising)", "与前面某行相同（规范化之后）"),
-    "data.reason.near_duplicate": ("near duplicate", "近似重复"),
-    "data.why.near_duplicate": ("almost the same as an earlier row (threshold above)", "与前面某行几乎相同（见上方阈值）"),
-    "data.reason.garbled": ("garbled", "乱码"),
-    "data.why.garbled": ("mostly unreadable characters", "大部分是不可读字符"),
-    "data.reason.too_long": ("too long", "过长"),
-    "data.why.too_long": ("longer than the cutoff length in tokens", "超过截断长度（token）"),
-    "data.reason.too_short": ("too short", "过短"),
-    "data.why.too_short": ("answer shorter than the minimum", "回答短于最小长度"),
-    "data.reason.personal_data": ("personal data", "个人信息"),
-    "data.why.personal_data": ("holds e-mails, phone, ID or card numbers", "含邮箱、电话、身份证号或银行卡号"),
-    "data.reason.unparseable": ("unreadable line", "无法解析的行"),
-    "data.why.unparseable": ("a line that is not a JSON object", "不是 JSON 对象的行"),
-    "data.reason.malformed": ("malformed", "格式错误"),
-    "data.why.malformed": ("a record the mapping cannot read", "按当前映射无法读取的记录"),
-    "data.reason.identical_pair": ("identical pair", "相同的偏好对"),
-    "data.why.identical_pair": ("chosen and rejected are the same", "优选与劣选回答相同"),
-    "data.reason.labelled_bad": ("labelled bad", "标为坏回答"),
-    "data.why.labelled_bad": ("an answer labelled bad: never trained on", "标为坏的回答：绝不用于训练"),
-    "data.reason.unpaired": ("unpaired", "无法配对"),
-    "data.why.unpaired": ("no answer with the opposite label to pair with", "没有相反标签的回答可配对"),
-    "data.reason.rebalanced": ("rebalanced", "再平衡"),
-    "data.why.rebalanced": ("left out to reach the reasoning / dialog ratio", "为达到推理 / 对话比例而移除"),
-}
-register(_REASON_STRINGS)
-_REASON_KEYS = set(_REASON_STRINGS)
 _CHANGED_KEYS = {"data.changed.fixed_mojibake", "data.changed.stripped_control", "data.changed.normalized",
                  "data.changed.masked_personal_data"}
 
@@ -512,7 +306,7 @@ def _records_of(df) -> list[dict]:
         return []
     if not isinstance(df, pd.DataFrame):
         df = pd.DataFrame(df.get("data", []), columns=df.get("headers")) if isinstance(df, dict) else pd.DataFrame(df)
-    back = {text(f"data.col.{c}", lang): c for c in PREVIEW_COLUMNS for lang in ("en", "zh")}
+    back = {text(f"data.col.{c}", lang): c for c in PREVIEW_COLUMNS for lang in messages.languages()}
     cols = [back.get(str(h), str(h)) for h in df.columns]
     if "number" not in cols:
         return []
@@ -660,7 +454,7 @@ def _in_lang(s, lang: str) -> str:
 
 
 def _reason(r: str, lang: str) -> str:
-    return text(f"data.reason.{r}", lang) if f"data.reason.{r}" in _REASON_KEYS else r.replace("_", " ")
+    return text(f"data.reason.{r}", lang) if messages.has(f"data.reason.{r}") else r.replace("_", " ")
 
 
 def report_markdown(report: dict, lang: str = "en", tokenizer_name: str | None = None) -> str:
@@ -675,7 +469,7 @@ def report_markdown(report: dict, lang: str = "en", tokenizer_name: str | None =
     order = [r for r in REASONS if r in removed] + [r for r in removed if r not in REASONS]
     for r in order:
         n = removed[r]
-        why = f" · {text(f'data.why.{r}', lang)}" if f"data.why.{r}" in _REASON_KEYS else ""
+        why = f" · {text(f'data.why.{r}', lang)}" if messages.has(f"data.why.{r}") else ""
         table.append(f"| **{_reason(r, lang)}**{why} | {'**' + str(n) + '**' if n else 0} |")
     lines.append("\n".join(table))
     parts = [f"{text(f'data.changed.{k}', lang) if f'data.changed.{k}' in _CHANGED_KEYS else k} {v}"
@@ -789,7 +583,7 @@ def column_widths(df: pd.DataFrame | None) -> list[str] | None:
     """The preview's widths: narrow row number and kind, the texts sharing the rest (answers widest)."""
     if df is None or not len(df.columns):
         return None
-    back = {text(f"data.col.{c}", lang): c for c in PREVIEW_COLUMNS for lang in ("en", "zh")}
+    back = {text(f"data.col.{c}", lang): c for c in PREVIEW_COLUMNS for lang in messages.languages()}
     cols = [back.get(str(h), str(h)) for h in df.columns]
     total = sum(_WIDTH_WEIGHTS.get(c, 0) for c in cols) or 1
     return [{"number": "56px", "kind": "96px"}.get(c) or f"{round(84 * _WIDTH_WEIGHTS.get(c, 1) / total)}%"
@@ -938,21 +732,21 @@ def build(ctx) -> dict:
         with gr.Row(equal_height=False):
             with gr.Column(min_width=260):
                 fix_mojibake = gr.Checkbox(d.fix_mojibake, label=t("data.opt.fix_mojibake"),
-                                           info=t("data.help.fix_mojibake"))
+                                           info=t("help.CleanOptions.fix_mojibake"))
                 drop_garbled = gr.Checkbox(d.drop_garbled, label=t("data.opt.drop_garbled"),
-                                           info=t("data.help.drop_garbled"))
-                dedup = gr.Checkbox(d.dedup, label=t("data.opt.dedup"), info=t("data.help.dedup"))
+                                           info=t("help.CleanOptions.drop_garbled"))
+                dedup = gr.Checkbox(d.dedup, label=t("data.opt.dedup"), info=t("help.CleanOptions.dedup"))
             with gr.Column(min_width=260):
-                near_dup = gr.Checkbox(d.near_dup, label=t("data.opt.near_dup"), info=t("data.help.near_dup"))
+                near_dup = gr.Checkbox(d.near_dup, label=t("data.opt.near_dup"), info=t("help.CleanOptions.near_dup"))
                 threshold = gr.Slider(0.5, 1.0, d.near_dup_threshold, step=0.01, label=t("data.opt.near_dup_threshold"),
-                                      info=t("data.help.near_dup_threshold"), elem_id="data-threshold")
+                                      info=t("help.CleanOptions.near_dup_threshold"), elem_id="data-threshold")
             with gr.Column(min_width=260):
                 cutoff = gr.Number(d.cutoff_len, precision=0, minimum=0, label=t("data.opt.cutoff_len"),
                                    info=t("data.opt.cutoff_len.info"), elem_id="data-cutoff")
                 min_chars = gr.Number(d.min_chars, precision=0, minimum=0, label=t("data.opt.min_chars"),
-                                      info=t("data.help.min_chars"))
+                                      info=t("help.CleanOptions.min_chars"))
                 pii = gr.Radio([(t(f"data.pii.{m}"), m) for m in PII_MODES], value=d.pii, label=t("data.opt.pii"),
-                               info=t("data.help.pii"), elem_id="data-pii")
+                               info=t("help.CleanOptions.pii"), elem_id="data-pii")
         clean_btn = gr.Button(t("data.clean"), variant="primary", elem_id="data-clean")
 
         with gr.Column(visible=False) as report_col:
@@ -975,15 +769,15 @@ def build(ctx) -> dict:
         gr.Markdown(t("data.step4"))
         with gr.Row(equal_height=False):
             eval_share = gr.Slider(0, 0.5, dm.eval_share, step=0.01, label=t("data.mix.eval_share"),
-                                   info=t("data.help.eval_share"), elem_id="data-eval-share")
+                                   info=t("help.MixOptions.eval_share"), elem_id="data-eval-share")
             general_share = gr.Slider(0, 0.2, dm.general_share, step=0.01, label=t("data.mix.general_share"),
                                       info=t("data.mix.general_share.info"), elem_id="data-general-share")
             refusal_share = gr.Slider(0, 0.2, dm.refusal_share, step=0.01, label=t("data.mix.refusal_share"),
-                                      info=t("data.help.refusal_share"), elem_id="data-refusal-share")
+                                      info=t("help.MixOptions.refusal_share"), elem_id="data-refusal-share")
         with gr.Row(equal_height=False):
             reasoning_share = gr.Slider(0, 1, dm.reasoning_share, step=0.05, label=t("data.mix.reasoning_share"),
                                         info=t("data.mix.reasoning_share.info"), elem_id="data-reasoning-share")
-            seed = gr.Number(dm.seed, precision=0, label=t("data.mix.seed"), info=t("data.help.seed"))
+            seed = gr.Number(dm.seed, precision=0, label=t("data.mix.seed"), info=t("help.MixOptions.seed"))
         use_btn = gr.Button(t("data.use"), variant="primary", elem_id="data-use")
         use_md = gr.Markdown(elem_id="data-used")
         files = gr.File(label=t("data.files"), file_count="multiple", interactive=False, visible=False,

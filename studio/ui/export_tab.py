@@ -25,91 +25,10 @@ from studio.engine.job import is_busy as training_busy
 from studio.errors import Sentence, StudioError, error_text
 from studio.paths import confine
 from studio.space import safe_mode
-from studio.ui.i18n import lang_of, register, t, text
+from studio.ui.i18n import lang_of, t, text
 
 Progress = Callable[[float, str], None]
 
-register({
-    "export.tab": ("5 · Export", "5 · 导出"),
-    "export.run": ("Run to export", "要导出的训练"),
-    "export.refresh": ("Refresh", "刷新"),
-    "export.what": ("### What to export", "### 导出内容"),
-    "export.adapter": ("LoRA adapter: a folder and a zip to download", "LoRA 适配器：文件夹和可下载的 zip"),
-    "export.merge": ("Merged model: the adapter folded into the base (safetensors, the base's dtype)",
-                     "合并模型：把适配器合并进基座（safetensors，保持基座的精度）"),
-    "export.merge.info": ("On the GPU when there is one, else on the CPU: a few minutes for a small model.",
-                          "有 GPU 时在 GPU 上合并，否则在 CPU 上：小模型几分钟即可。"),
-    "export.card": ("Model card (README.md)", "模型卡片（README.md）"),
-    "export.gguf": ("GGUF file for llama.cpp / Ollama (f16, needs the merged model)",
-                    "GGUF 文件，供 llama.cpp / Ollama 使用（f16，需要合并模型）"),
-    "export.go": ("Export", "导出"),
-    "export.zip": ("Download the adapter (.zip)", "下载适配器（.zip）"),
-    "export.files": ("Exported files", "导出的文件"),
-    "export.hub": ("### Push to the Hugging Face Hub", "### 推送到 Hugging Face Hub"),
-    "export.repo": ("Repository", "仓库"),
-    "export.repo.placeholder": ("your-name/my-model", "your-name/my-model"),
-    "export.private": ("Private repository", "私有仓库"),
-    "export.token": ("Access token (with write access)", "访问令牌（需要写权限）"),
-    "export.token.info": ("Used for this push only: never saved, logged or shown. Leave empty to use HF_TOKEN.",
-                          "只用于这一次推送：不会保存、记录或显示。留空则使用 HF_TOKEN 环境变量。"),
-    "export.token.info_space": ("Used for this push only: never saved, logged or shown.",
-                                "只用于这一次推送：不会保存、记录或显示。"),
-    "export.push_what": ("What to push", "推送内容"),
-    "export.push_what.adapter": ("The adapter (small; loads on top of the base)", "适配器（体积小，加载在基座之上）"),
-    "export.push_what.merged": ("The merged model (stands alone)", "合并模型（可独立使用）"),
-    "export.push": ("Push", "推送"),
-    "export.tab.card": ("Model card", "模型卡片"),
-    "export.tab.rerun": ("Re-run it: config and commands", "复现：配置和命令"),
-    "export.rerun.intro": ("The exact config of this run, and the commands that train it again. Run them from the "
-                           "export folder (it holds `rerun/` after an export).",
-                           "这次训练的完整配置，以及重新训练的命令。请在导出文件夹中运行（导出后其中会有 `rerun/`）。"),
-    "export.yaml": ("config.yaml", "config.yaml"),
-    "export.train_cmd": ("One GPU, Apple silicon or a CPU", "单个 GPU、Apple 芯片或 CPU"),
-    "export.num_gpus": ("GPUs", "GPU 数量"),
-    "export.backend": ("Distributed backend", "分布式后端"),
-    "export.launch_cmd": ("Several GPUs (Accelerate)", "多个 GPU（Accelerate）"),
-    "export.accelerate_file": ("Download the accelerate config", "下载 accelerate 配置文件"),
-    "export.backend.ddp": ("Each GPU holds the whole model (fastest when the model fits on one GPU).",
-                           "每个 GPU 都持有完整模型（模型放得进单个 GPU 时最快）。"),
-    "export.backend.fsdp": ("PyTorch FSDP: the model is split across the GPUs (for models too big for one GPU).",
-                            "PyTorch FSDP：模型切分到多个 GPU 上（适合单个 GPU 放不下的模型）。"),
-    "export.backend.deepspeed": ("DeepSpeed ZeRO-3: the model is split across the GPUs (needs `pip install deepspeed`).",
-                                 "DeepSpeed ZeRO-3：模型切分到多个 GPU 上（需要 `pip install deepspeed`）。"),
-    "export.backend.deepspeed-zero2": ("DeepSpeed ZeRO-2: optimizer states split, model whole on each GPU (LoRA/QLoRA).",
-                                       "DeepSpeed ZeRO-2：切分优化器状态，每个 GPU 持有完整模型（适合 LoRA/QLoRA）。"),
-    # runtime text
-    "export.no_runs": ("No trained run yet. Train one in the Train tab; it appears here when it has an adapter "
-                       "or a model.", "还没有训练好的模型。请先在训练页训练，有了适配器或模型后就会出现在这里。"),
-    "export.no_run": ("Pick a run to export first.", "请先选择要导出的训练。"),
-    "export.run_line": ("**{run}**: `{model}`, {method}, stage {stage}. Exports go to `{out}`.",
-                        "**{run}**：`{model}`，{method}，阶段 {stage}。导出到 `{out}`。"),
-    "export.kind.full": ("full fine-tuning (no adapter: export the merged model)", "全量微调（没有适配器：请导出合并模型）"),
-    "export.kind.lora": ("{method} adapter", "{method} 适配器"),
-    "export.gguf_no": ("GGUF: {why}", "GGUF：{why}"),
-    "export.nothing": ("Tick at least one thing to export.", "请至少勾选一项导出内容。"),
-    "export.busy_merge": ("A training job is running, so merging waits: it would compete for the same memory. "
-                          "The rest was exported; merge once training has finished.",
-                          "正在训练，合并需要等待：两者会争用同一块内存。其余内容已导出；训练结束后再合并。"),
-    "export.busy_push_merged": ("A training job is running, so the model cannot be merged for pushing now. Push the "
-                                "adapter, or wait until training has finished.",
-                                "正在训练，现在无法合并模型用于推送。请推送适配器，或等训练结束。"),
-    "export.done": ("Exported to `{out}`: {what}.", "已导出到 `{out}`：{what}。"),
-    "export.part.card": ("model card", "模型卡片"),
-    "export.part.adapter": ("adapter folder and zip", "适配器文件夹和 zip"),
-    "export.part.merged": ("merged model in `{path}`", "合并模型在 `{path}`"),
-    "export.part.gguf": ("GGUF file", "GGUF 文件"),
-    "export.part.rerun": ("re-run config", "复现配置"),
-    "export.pushed": ("Pushed to [{url}]({url}) ({visibility}).", "已推送到 [{url}]({url})（{visibility}）。"),
-    "export.private.yes": ("private", "私有"),
-    "export.private.no": ("public", "公开"),
-    "export.space_token": ("On a public Space, type your own Hugging Face token to push.",
-                           "在公开的 Space 上，请输入你自己的 Hugging Face 令牌再推送。"),
-    "export.no_repo": ("Name the Hub repository to push to, for example your-name/my-model.",
-                       "请填写要推送到的 Hub 仓库名，例如 your-name/my-model。"),
-    "export.no_token": ("No Hugging Face token: type one in, or set the HF_TOKEN environment variable. It needs "
-                        "write access.", "没有 Hugging Face 令牌：请在此输入，或设置 HF_TOKEN 环境变量。令牌需要写权限。"),
-    "export.failed": ("The export failed: {error}", "导出失败：{error}"),
-})
 
 BACKEND_LABELS = {"fsdp": "FSDP", "deepspeed": "DeepSpeed ZeRO-3", "deepspeed-zero2": "DeepSpeed ZeRO-2", "ddp": "DDP"}
 

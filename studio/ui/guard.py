@@ -15,21 +15,16 @@ import logging
 import gradio as gr
 
 from studio.errors import StudioError, from_os_error
-from studio.ui.i18n import lang_of, register, text
+from studio.ui.i18n import LANGS, lang_of, text
 from studio.ui.priority import lower_this_thread
 
 log = logging.getLogger("studio.ui")
 
-register({
-    "app.unexpected": ("Something went wrong in this step ({what}). Nothing was lost: your data and runs are "
-                       "safe, and the app is still working. Try again, or reload the page.",
-                       "这一步出错了（{what}）。没有丢失任何东西：数据和训练都在，应用仍在运行。请重试，或刷新页面。"),
-})
 
 
 def _message(e: BaseException, args) -> gr.Error:
     request = next((a for a in args if isinstance(a, gr.Request)), None)
-    langs = [lang_of(request)] if request is not None else ["en", "zh"]
+    langs = [lang_of(request)] if request is not None else list(LANGS)
     plain = e if isinstance(e, StudioError) else from_os_error(e)
     if plain is not None:
         msg = " / ".join(plain.text(lang) for lang in langs)

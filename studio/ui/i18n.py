@@ -1,48 +1,39 @@
-"""English and Chinese strings for the UI.
+"""The page's text, from the message catalog (studio/messages.py, studio/locales/<lang>.yaml).
 
-Labels are `t("key")`: the browser translates them (gr.I18n follows the browser's language, or the one
-chosen with the switch in the page's header: see studio/ui/language.py). Text a handler writes at run time uses `text("key", lang)` with
-`lang_of(request)`. Each tab module registers its own strings with `register({...})`.
+Labels are `t("id")`: the browser translates them (gr.I18n follows the browser's language, or the one
+chosen with the switch in the page's header: see studio/ui/language.py). Text a handler writes at run
+time uses `text("id", lang, **params)` with `lang_of(request)`; a message the engine returned (a Msg or a
+StudioError) is shown with `.text(lang)`.
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-STRINGS: dict[str, tuple[str, str]] = {}
-LANGS = ("en", "zh")
+from studio import messages
 
-
-def register(strings: dict[str, tuple[str, str]]) -> None:
-    for key, pair in strings.items():
-        if key in STRINGS and STRINGS[key] != pair:
-            raise ValueError(f"UI string '{key}' registered twice with different texts")
-        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(s, str) and s for s in pair)):
-            raise ValueError(f"UI string '{key}' needs an English and a Chinese text")
-        STRINGS[key] = pair
+LANGS = messages.languages()
 
 
 def t(key: str):
     """A label the browser shows in its language."""
-    if key not in STRINGS:
-        raise KeyError(f"UI string '{key}' is not registered")
+    if not messages.has(key):
+        raise KeyError(f"message '{key}' is not in studio/locales/en.yaml")
     return gr.I18n()(key)
 
 
 def text(key: str, lang: str = "en", **fmt) -> str:
-    en, zh = STRINGS[key]
-    s = zh if lang == "zh" else en
-    return s.format(**fmt) if fmt else s
+    return messages.say(key, lang, **fmt)
 
 
 def bilingual(key: str, **fmt) -> str:
-    """Both languages at once, for places the browser's translation does not reach (gr.Info toasts)."""
-    return f"{text(key, 'en', **fmt)} / {text(key, 'zh', **fmt)}"
+    """Every language at once, for places the browser's translation does not reach (gr.Info toasts)."""
+    return " / ".join(messages.say(key, lang, **fmt) for lang in LANGS)
 
 
 def lang_of(request: gr.Request | None) -> str:
-    """The language chosen with the page's switch (a cookie), else zh when the browser prefers Chinese
-    (Accept-Language), else en."""
+    """The language chosen with the page's switch (a cookie), else the browser's first language when the
+    catalog has it (Accept-Language), else English."""
     from studio.ui.language import cookie_choice
 
     if request is None:
@@ -54,9 +45,8 @@ def lang_of(request: gr.Request | None) -> str:
         return "en"
     if chosen != "auto":
         return chosen
-    first = header.split(",")[0].strip().lower()
-    return "zh" if first.startswith("zh") else "en"
+    return messages.normalize_lang(header.split(",")[0].strip())
 
 
 def translations() -> gr.I18n:
-    return gr.I18n(en={k: v[0] for k, v in STRINGS.items()}, zh={k: v[1] for k, v in STRINGS.items()})
+    return gr.I18n(**{lang: messages.catalog(lang) for lang in LANGS})

@@ -9,13 +9,25 @@ the chosen language, and `lang_of` reads the same cookie. One choice, both sides
 
 from __future__ import annotations
 
+from studio import messages
+
 COOKIE = "studio_lang"
-CHOICES = (("Auto · 自动", "auto"), ("English", "en"), ("中文", "zh"))
+
+
+def choices() -> list[tuple[str, str]]:
+    """The switch's options: automatic, then every language the catalog has, each named in itself."""
+    auto = " · ".join(dict.fromkeys(messages.say("language.auto", lang) for lang in messages.languages()))
+    return [(auto, "auto")] + [(messages.say("language.name", lang), lang) for lang in messages.languages()]
+
+
+def choices_values() -> list[str]:
+    return [value for _, value in choices()]
+
 
 # Runs before gradio's script: makes the browser's language the chosen one.
 HEAD_SCRIPT = (
-    "<script>(function(){var m=document.cookie.match(/(?:^|; )" + COOKIE + "=(en|zh)/);if(!m)return;"
-    "var v=m[1]==='zh'?'zh-CN':'en-US';try{"
+    "<script>(function(){var m=document.cookie.match(/(?:^|; )" + COOKIE + "=([a-z]{2,3})/);if(!m)return;"
+    "var v=m[1]==='zh'?'zh-CN':m[1]==='en'?'en-US':m[1];try{"
     "Object.defineProperty(Navigator.prototype,'language',{get:function(){return v},configurable:true});"
     "Object.defineProperty(Navigator.prototype,'languages',{get:function(){return [v]},configurable:true});"
     "}catch(e){}})();</script>"
@@ -30,10 +42,10 @@ SWITCH_JS = (
 
 
 def cookie_choice(cookie_header: str) -> str:
-    """'en', 'zh' or 'auto' from a Cookie header."""
+    """A language of the catalog, or 'auto', from a Cookie header."""
     for part in (cookie_header or "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == COOKIE and value in ("en", "zh"):
+        if name == COOKIE and value in messages.languages():
             return value
     return "auto"
 

@@ -23,12 +23,12 @@ import gradio as gr
 import pandas as pd
 
 from studio import hardware, memory
-from studio.config import EIGHT_BIT_OPTIMIZERS, MethodConfig, RunConfig, TrainingConfig, field_help
+from studio.config import EIGHT_BIT_OPTIMIZERS, RunConfig
 from studio.errors import StudioError, error_text
 from studio.models import catalog
 from studio.models.loading import needs_remote_code
 from studio.space import check_model_name, remote_code_refusal, safe_mode
-from studio.ui.i18n import lang_of, register, t, text
+from studio.ui.i18n import lang_of, t, text
 
 GiB = memory.GiB
 MAX_RECS = 7  # recommendation buttons: the engine proposes at most ~8, some are left out here
@@ -48,206 +48,6 @@ OPTIMIZER_CHOICES = ("adamw", "adamw_8bit", "paged_adamw_8bit")
 
 # ---- strings -------------------------------------------------------------------------------------
 
-register({
-    "model.tab": ("2 · Model & hardware", "2 · 模型与硬件"),
-    "model.pick": ("### Choose a base model", "### 选择基座模型"),
-    "model.model": ("Base model", "基座模型"),
-    "model.model.info": ("From the catalog: type to filter, or browse it below. Or a local folder or Hub id, on the right.",
-                         "从模型目录中选择：可输入筛选，或在下方浏览。也可在右侧填写本地文件夹或 Hub id。"),
-    "model.browse": ("Browse the catalog", "浏览模型目录"),
-    "model.search": ("Search", "搜索"),
-    "model.search.ph": ("e.g. chinese 7b, qwen, apache, base", "例如 chinese 7b、qwen、apache、base"),
-    "model.custom": ("…or a local folder or Hugging Face Hub id", "……或本地模型文件夹、Hugging Face Hub id"),
-    "model.custom.ph": ("/path/to/model-folder or owner/model, then Enter", "/模型/文件夹路径 或 owner/model，然后回车"),
-    "model.setup": ("### How to train it", "### 训练方式"),
-    "model.target": ("Check against", "按哪种设备检查"),
-    "model.target.info": ("This machine, or a GPU you plan to rent or buy.", "本机，或你打算租用/购买的 GPU。"),
-    "model.target.auto": ("This machine", "本机"),
-    "model.target.8": ("GPU with 8 GiB (RTX 3070, 4060)", "8 GiB 显卡（RTX 3070、4060）"),
-    "model.target.12": ("GPU with 12 GiB (RTX 3060, 4070)", "12 GiB 显卡（RTX 3060、4070）"),
-    "model.target.16": ("GPU with 16 GiB (T4, RTX 4080)", "16 GiB 显卡（T4、RTX 4080）"),
-    "model.target.24": ("GPU with 24 GiB (RTX 3090, 4090, A10, L4)", "24 GiB 显卡（RTX 3090、4090、A10、L4）"),
-    "model.target.40": ("GPU with 40 GiB (A100 40GB)", "40 GiB 显卡（A100 40GB）"),
-    "model.target.48": ("GPU with 48 GiB (A6000, L40S)", "48 GiB 显卡（A6000、L40S）"),
-    "model.target.80": ("GPU with 80 GiB (A100 80GB, H100)", "80 GiB 显卡（A100 80GB、H100）"),
-    "model.method": ("Method", "方法"),
-    "model.method.full": ("Full fine-tuning", "全量微调"),
-    "model.method.lora": ("LoRA", "LoRA"),
-    "model.method.qlora4": ("QLoRA 4-bit", "QLoRA 4 位"),
-    "model.method.qlora8": ("QLoRA 8-bit", "QLoRA 8 位"),
-    "model.precision": ("Precision", "精度"),
-    "model.batch_size": ("Batch size", "批量大小"),
-    "model.grad_accum": ("Gradient accumulation", "梯度累积"),
-    "model.max_length": ("Sequence length (tokens)", "序列长度（token）"),
-    "model.gc": ("Gradient checkpointing", "梯度检查点"),
-    "model.gc.auto": ("auto", "自动"),
-    "model.gc.on": ("on", "开"),
-    "model.gc.off": ("off", "关"),
-    "model.lora_rank": ("LoRA rank", "LoRA 秩"),
-    "model.optimizer": ("Optimizer", "优化器"),
-    "model.optimizer.adamw": ("AdamW", "AdamW"),
-    "model.optimizer.adamw_8bit": ("8-bit AdamW (NVIDIA GPU)", "8 位 AdamW（NVIDIA GPU）"),
-    "model.optimizer.paged_adamw_8bit": ("Paged 8-bit AdamW (NVIDIA GPU)", "分页 8 位 AdamW（NVIDIA GPU）"),
-    "model.optim_no_cuda": ("8-bit AdamW needs an NVIDIA GPU and bitsandbytes; this machine has none, so training "
-                            "here will refuse it. Choose AdamW to train on this machine.",
-                            "8 位 AdamW 需要 NVIDIA GPU 和 bitsandbytes，本机没有，所以无法在这里用它训练。要在本机训练请选择 AdamW。"),
-    "model.use": ("Use this model for training", "用这个模型训练"),
-    "model.used": ("✅ Sent to the Train tab: **{name}**, {method}, batch {batch} × {length} tokens ({verdict}).",
-                   "✅ 已交给训练页：**{name}**，{method}，批量 {batch} × {length} token（{verdict}）。"),
-    "model.recs_title": ("#### What to change", "#### 需要改什么"),
-    "model.error": ("⚠️ **Cannot estimate this model.** {error}", "⚠️ **无法估算这个模型。** {error}"),
-    "model.recs_none": ("Nothing to change: it fits.", "无需修改：放得下。"),
-    "model.recs_help": ("Cheapest first; click one to apply it.", "按代价从小到大排列；点击即可应用。"),
-    "model.recs_empty": ("No single change makes it fit; pick a smaller model or a GPU with more memory.",
-                         "没有哪一项修改能让它放下；请换更小的模型或显存更大的 GPU。"),
-    "model.pick_largest": ("Pick the largest model that fits", "选用放得下的最大模型"),
-    "model.explain_title": ("What takes the memory", "内存都花在哪里"),
-    "model.hw": ("🖥️ **This machine**: {summary}", "🖥️ **本机**：{summary}"),
-    # verdicts
-    "model.verdict.fits": ("✅ **Fits**: about **{need}** of {have} ({where}).",
-                           "✅ **放得下**：约需 **{need}**，共 {have}（{where}）。"),
-    "model.verdict.tight": ("⚠️ **Tight, but fits**: about **{need}** of {have} ({where}); more than 80% in use, so "
-                            "other programs on the device could push it over.",
-                            "⚠️ **偏紧，但放得下**：约需 **{need}**，共 {have}（{where}）；占用超过 80%，设备上的其他程序可能把它挤爆。"),
-    "model.verdict.does not fit": ("❌ **Does not fit**: about **{need}** needed, {usable} usable (90% of {have}, {where}).",
-                                   "❌ **放不下**：约需 **{need}**，可用 {usable}（{have} 的 90%，{where}）。"),
-    "model.verdict.word.fits": ("fits", "放得下"),
-    "model.verdict.word.tight": ("tight", "偏紧"),
-    "model.verdict.word.does not fit": ("does not fit", "放不下"),
-    "model.peak": ("Peak {gib} GiB · {verdict}", "峰值 {gib} GiB · {verdict}"),
-    "model.where.gpu": ("GPU: {name}", "GPU：{name}"),
-    "model.where.gpu_size": ("a GPU with {gib} GiB", "{gib} GiB 显存的 GPU"),
-    "model.where.cpu": ("RAM: training on the CPU", "内存：在 CPU 上训练"),
-    "model.where.mps": ("unified memory, Apple GPU", "统一内存，Apple GPU"),
-    "model.in.gpu": ("on this machine's GPU", "在本机 GPU 上"),
-    "model.in.gpu_size": ("in a GPU with {gib} GiB", "在 {gib} GiB 显卡上"),
-    "model.in.cpu": ("in this machine's RAM", "在本机内存中"),
-    "model.in.mps": ("in this Mac's unified memory", "在本机统一内存中"),
-    "model.trainable": ("Trains **{trainable}** of {total} parameters ({share}).",
-                        "训练 **{trainable}** 个参数，共 {total} 个（{share}）。"),
-    "model.gc_auto_on": ("Gradient checkpointing (auto): **on**, because it does not fit without it.",
-                         "梯度检查点（自动）：**开**，因为不开放不下。"),
-    "model.gc_auto_off": ("Gradient checkpointing (auto): **off**, it fits without it and trains faster.",
-                          "梯度检查点（自动）：**关**，不开也放得下，训练更快。"),
-    "model.qlora_no_cuda": ("QLoRA needs an NVIDIA GPU (CUDA), and this machine has none, so it cannot train this "
-                            "here. Shown: the estimate for a GPU with {gib} GiB (choose another size under "
-                            "'Check against'), or choose LoRA.",
-                            "QLoRA 需要 NVIDIA GPU（CUDA），本机没有，所以无法在这里训练。下面是按 {gib} GiB 显卡的估算"
-                            "（可在“按哪种设备检查”中换成其他大小），或改用 LoRA。"),
-    "model.qlora_target_only": ("QLoRA needs an NVIDIA GPU: this machine has none, so this estimate is for the "
-                                "GPU chosen above.", "QLoRA 需要 NVIDIA GPU：本机没有，所以这是按上面所选 GPU 的估算。"),
-    "model.fp16_no_cuda": ("FP16 training needs an NVIDIA GPU; on this machine choose auto, BF16 or FP32.",
-                           "FP16 训练需要 NVIDIA GPU；本机请选自动、BF16 或 FP32。"),
-    "model.cpu_weights": ("On a CPU the weights stay in FP32 (the compute may use BF16), so the estimate counts "
-                          "4 bytes per weight.", "在 CPU 上权重保持 FP32（计算可能用 BF16），所以估算按每个权重 4 字节计。"),
-    "model.largest": ("**Largest catalog model that fits** {where} with these settings: **{id}** ({size}, about {gib}).",
-                      "**用这些设置{where}放得下的最大目录模型**：**{id}**（{size}，约 {gib}）。"),
-    "model.largest_is_this": (" That is the one you chose.", "正是你选的这个。"),
-    "model.largest_none": ("No catalog model fits {where} with these settings: try QLoRA, batch 1 or shorter sequences.",
-                           "用这些设置，没有目录模型能{where}放下：试试 QLoRA、批量 1 或更短的序列。"),
-    # model notes
-    "model.kind.instruct": ("instruct (chat-tuned)", "对话模型（已做指令微调）"),
-    "model.kind.base": ("base (pre-trained only)", "基座模型（仅预训练）"),
-    "model.remote_code": ("⚠️ Needs remote code: transformers must run code shipped with this model "
-                          "(trust_remote_code), which could do anything on the server. The studio refuses it unless "
-                          "whoever runs the server started it with `studio ui --allow-remote-code` (never on a public "
-                          "Space).", "⚠️ 需要远程代码：transformers 必须运行模型自带的代码（trust_remote_code），"
-                          "这些代码可以在服务器上做任何事。除非服务器的管理者用 `studio ui --allow-remote-code` 启动工作室"
-                          "（公开的 Space 上永远不行），否则工作室会拒绝它。"),
-    "model.remote_code_allowed": ("⚠️ Needs remote code: transformers will run code shipped with this model "
-                                  "(trust_remote_code), because this server was started with --allow-remote-code. "
-                                  "Use it only if you trust the repository.",
-                                  "⚠️ 需要远程代码：因为本服务器以 --allow-remote-code 启动，transformers 会运行这个模型自带的代码"
-                                  "（trust_remote_code）。只有信任该仓库时才使用。"),
-    "model.gated": ("🔒 Gated on the Hub: accept its licence on the model's page and log in with a token before "
-                    "the download.", "🔒 Hub 上需申请访问：下载前请在模型页面接受许可并用 token 登录。"),
-    "model.source.folder": ("a local folder", "本地文件夹"),
-    "model.source.hub": ("the Hugging Face Hub (only its config.json was fetched)", "Hugging Face Hub（只获取了 config.json）"),
-    "model.custom_line": ("**{name}**, from {source}: {params} parameters, architecture `{arch}`.",
-                          "**{name}**，来自{source}：{params} 个参数，架构 `{arch}`。"),
-    "model.template_yes": ("It has a chat template: treat it as an instruct model. Keep that template for your data.",
-                           "它带有对话模板：按对话模型使用，数据请沿用该模板。"),
-    "model.template_no": ("It has no chat template: treat it as a base model (plain text, or plenty of SFT data "
-                          "in one simple template).", "它没有对话模板：按基座模型使用（纯文本继续预训练，或用大量格式统一的 SFT 数据）。"),
-    "model.template_unknown": ("Base or instruct? An instruct model has a chat template (see its model card); a base "
-                               "model only continues text.", "基座还是对话模型？对话模型带有对话模板（见模型卡）；基座模型只会续写文本。"),
-    # table
-    "model.col.id": ("Model", "模型"),
-    "model.col.size": ("Size", "大小"),
-    "model.col.kind": ("Kind", "类型"),
-    "model.col.languages": ("Languages", "语言"),
-    "model.col.licence": ("Licence", "许可"),
-    "model.col.remote": ("Remote code", "远程代码"),
-    "model.yes": ("yes", "是"),
-    "model.no": ("no", "否"),
-    # recommendations: one label per kind of change, and what each costs
-    "model.rec.gc": ("turn on gradient checkpointing", "打开梯度检查点"),
-    "model.rec.batch": ("batch size 1 with gradient accumulation {n}", "批量 1，梯度累积 {n}"),
-    "model.rec.seq": ("shorter sequences ({old} → {new} tokens)", "缩短序列（{old} → {new} token）"),
-    "model.rec.lora": ("train a LoRA adapter instead of all weights", "改为训练 LoRA 适配器，而不是全部权重"),
-    "model.rec.qlora": ("use QLoRA (4-bit base model)", "改用 QLoRA（4 位基座模型）"),
-    "model.rec.bits4": ("store the base model in 4 bits", "把基座模型存为 4 位"),
-    "model.rec.optim": ("use the 8-bit AdamW optimizer", "改用 8 位 AdamW 优化器"),
-    "model.rec.model": ("a smaller model: {id}", "换更小的模型：{id}"),
-    "model.rec.all": ("all of the above together", "以上全部一起"),
-    "model.rec.line": ("{label}: {old} → {new}, {verdict}", "{label}：{old} → {new}，{verdict}"),
-    "model.cost.gc": ("about 20-30% slower, same quality", "慢约 20-30%，质量不变"),
-    "model.cost.batch": ("slower steps, same quality", "每步更慢，质量不变"),
-    "model.cost.seq": ("longer rows are cut; check the token-length histogram", "更长的行会被截断；请看数据页的长度分布"),
-    "model.cost.lora": ("learns less than full fine-tuning", "学到的比全量微调少"),
-    "model.cost.qlora": ("about 30% slower, slightly lower quality; NVIDIA GPU only", "慢约 30%，质量略降；仅限 NVIDIA GPU"),
-    "model.cost.bits4": ("slightly lower quality", "质量略降"),
-    "model.cost.optim": ("slightly less precise updates; NVIDIA GPU only", "更新略不精确；仅限 NVIDIA GPU"),
-    "model.cost.model": ("a smaller model knows less", "更小的模型懂得更少"),
-    "model.cost.all": ("the costs of each", "各项代价之和"),
-    # what each part of the bar is (seed 004's beginner concepts)
-    "model.part.weights": ("the model's own numbers. 2 bytes each in BF16 (a 7B model: about 14 GB), 4 in FP32, "
-                           "about half a byte in 4-bit QLoRA.",
-                           "模型自身的参数。BF16 每个 2 字节（7B 模型约 14 GB），FP32 为 4 字节，4 位 QLoRA 约半字节。"),
-    "model.part.trainable": ("the LoRA adapter: small matrices beside the frozen model, like a sticky note on a "
-                             "textbook instead of reprinting the book.",
-                             "LoRA 适配器：冻结模型旁边的小矩阵，好比在教科书边上贴便利贴，而不是把整本书重印一遍。"),
-    "model.part.gradients": ("for every number being trained, which way and how far to move it. Full fine-tuning "
-                             "needs one per parameter (7B: about 14 GB); LoRA only for the adapter.",
-                             "告诉每个被训练的参数往哪改、改多少。全量微调每个参数都要一份（7B 约 14 GB）；LoRA 只需适配器的。"),
-    "model.part.optimizer": ("AdamW keeps two running averages (momentum) per trained number: twice the gradients "
-                             "(7B full: about 28 GB). This is why full fine-tuning of 7B needs 60 GB and more.",
-                             "AdamW 为每个被训练的参数记录两个动量：是梯度的两倍（7B 全量约 28 GB）。这就是 7B 全量微调要 60 GB 以上显存的原因。"),
-    "model.part.activations": ("the scratch paper of the forward pass, kept for the backward pass. It grows with "
-                               "batch size × sequence length; gradient checkpointing keeps only each layer's input "
-                               "and recomputes the rest.",
-                               "前向计算的“草稿纸”，留给反向传播用。随批量 × 序列长度增长；梯度检查点只保留每层的输入，其余重算。"),
-    "model.part.logits": ("a score for every word of the vocabulary at every position, to compute the loss. Large "
-                          "for big vocabularies (Qwen: 152K words).",
-                          "每个位置对词表中每个词的打分，用来算损失。词表越大越占内存（Qwen 有 15 万多个词）。"),
-    "model.part.overhead": ("the CUDA context and memory the allocator holds in reserve; on a CPU, the Python "
-                            "process itself.", "CUDA 上下文和分配器预留的内存；在 CPU 上则是 Python 进程本身。"),
-    "model.part.line": ("- **{label}: {size}**: {explain}", "- **{label}：{size}**：{explain}"),
-    "model.explain": (
-        "**Memory** (GPU memory, VRAM) is the fuel tank: everything above must fit in it, or training stops with "
-        "'out of memory'. The studio counts 90% of it as usable.\n\n"
-        "**Precision** is how each number is stored. **FP32**: 4 bytes, the most exact, slow. **BF16 / FP16**: "
-        "2 bytes, half the memory and about twice as fast with almost the same quality: the usual choice on a GPU "
-        "(BF16 needs an Ampere or newer GPU; FP16 works on older ones). **INT8 / INT4**: the frozen model "
-        "compressed to 1 or ½ byte per number (QLoRA); the adapter on top still trains in 16-bit.\n\n"
-        "**LoRA rank** is how many columns the adapter's small matrices have, so how much it can learn: 8-16 suits "
-        "most tasks. Doubling it doubles the adapter but barely moves the total.\n\n"
-        "**Batch size** is how many rows the model sees per step: more is faster but fills memory with "
-        "activations. Batch 1 with gradient accumulation N learns like batch N, only slower. **Sequence length** "
-        "is the longest row in tokens: memory grows with it, and longer rows are cut.",
-        "**内存**（显存，VRAM）就是“油箱”：上面这些都得装进去，否则训练会报“Out of Memory（OOM）”。工作室把其中 90% 算作可用。\n\n"
-        "**精度**决定每个数字怎么存。**FP32**：4 字节，最精细，但慢。**BF16 / FP16**：2 字节，空间减半、速度约翻倍，效果几乎不掉，"
-        "是 GPU 上的主流选择（BF16 需要 Ampere 及更新的显卡；老显卡用 FP16）。**INT8 / INT4**：把冻结的模型压缩到每个数字 1 或 ½ 字节"
-        "（QLoRA），上面的适配器仍按 16 位训练。\n\n"
-        "**LoRA 秩**是适配器小矩阵的列数，也就是它能学多少：多数任务 8-16 即可。秩翻倍，适配器翻倍，但总内存几乎不变。\n\n"
-        "**批量大小**是每一步看多少条数据：越大越快，但激活值会占满内存。批量 1 加梯度累积 N 的效果和批量 N 一样，只是更慢。"
-        "**序列长度**是每条数据最多多少个 token：内存随之增长，超出的部分会被截断。"),
-})
-for _cls, _names in ((TrainingConfig, ("batch_size", "grad_accum", "max_length", "precision", "gradient_checkpointing",
-                                       "optimizer")),
-                     (MethodConfig, ("method", "lora_rank"))):
-    for _n in _names:  # the help text is written once, in studio/config.py
-        register({f"model.help.{_n}": (field_help(_cls, _n, "en"), field_help(_cls, _n, "zh"))})
 
 TITLE = t("model.tab")
 
@@ -685,24 +485,24 @@ def build(ctx) -> dict:
             target = gr.Dropdown([(t(f"model.target.{k}"), k) for k in TARGETS], value="auto",
                                  label=t("model.target"), info=t("model.target.info"), elem_id="model-target")
             method = gr.Radio([(t(f"model.method.{k}"), k) for k in METHOD_VALUES], value=d["method"],
-                              label=t("model.method"), info=t("model.help.method"), elem_id="model-method")
+                              label=t("model.method"), info=t("help.MethodConfig.method"), elem_id="model-method")
             precision = gr.Radio([("auto", "auto"), ("BF16", "bf16"), ("FP16", "fp16"), ("FP32", "fp32")],
-                                 value=d["precision"], label=t("model.precision"), info=t("model.help.precision"),
+                                 value=d["precision"], label=t("model.precision"), info=t("help.TrainingConfig.precision"),
                                  elem_id="model-precision")
             with gr.Row():
                 # No minimum on purpose: a bad value gets the engine's sentence in the verdict, not a silent clamp.
                 batch = gr.Number(d["batch_size"], precision=0, label=t("model.batch_size"),
-                                  info=t("model.help.batch_size"), elem_id="model-batch")
+                                  info=t("help.TrainingConfig.batch_size"), elem_id="model-batch")
                 accum = gr.Number(d["grad_accum"], precision=0, label=t("model.grad_accum"),
-                                  info=t("model.help.grad_accum"), elem_id="model-accum")
+                                  info=t("help.TrainingConfig.grad_accum"), elem_id="model-accum")
             max_length = gr.Number(d["max_length"], precision=0, label=t("model.max_length"),
-                                   info=t("model.help.max_length"), elem_id="model-length")
+                                   info=t("help.TrainingConfig.max_length"), elem_id="model-length")
             gc = gr.Radio([(t(f"model.gc.{k}"), k) for k in ("auto", "on", "off")], value=d["gradient_checkpointing"],
-                          label=t("model.gc"), info=t("model.help.gradient_checkpointing"), elem_id="model-gc")
+                          label=t("model.gc"), info=t("help.TrainingConfig.gradient_checkpointing"), elem_id="model-gc")
             rank = gr.Radio(list(RANKS), value=d["lora_rank"], label=t("model.lora_rank"),
-                            info=t("model.help.lora_rank"), elem_id="model-rank")
+                            info=t("help.MethodConfig.lora_rank"), elem_id="model-rank")
             optimizer = gr.Radio([(t(f"model.optimizer.{k}"), k) for k in OPTIMIZER_CHOICES], value=d["optimizer"],
-                                 label=t("model.optimizer"), info=t("model.help.optimizer"), elem_id="model-optimizer")
+                                 label=t("model.optimizer"), info=t("help.TrainingConfig.optimizer"), elem_id="model-optimizer")
             use_btn = gr.Button(t("model.use"), variant="primary", elem_id="model-use")
             use_md = gr.Markdown(elem_id="model-used")
 

@@ -25,153 +25,19 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio.config import OPTIMIZERS, DataConfig, MethodConfig, ModelConfig, RunConfig, TrainingConfig, field_help
+from studio.config import OPTIMIZERS, RunConfig
 from studio.engine import health, runs
 from studio.engine.job import FINAL_STATES, Job, current_job, is_busy
 from studio.errors import StudioError, error_text
 from studio import space
 from studio.paths import PRESETS_DIR, confine, keep_upload
 from studio.ui import plots
-from studio.ui.i18n import lang_of, register, t, text
+from studio.ui.i18n import lang_of, t, text
 
 RECIPES_DIR = PRESETS_DIR / "recipes"
 
 # ---- strings -------------------------------------------------------------------------------------
 
-register({
-    "train.tab": ("3 · Train", "3 · 训练"),
-    "train.setup": ("### Set up the run", "### 设置训练"),
-    "train.live": ("### Watch it learn", "### 实时观察训练"),
-    "train.recipe": ("Recipe", "配方"),
-    "train.recipe.info": ("A ready-made run (data, model and settings) from presets/recipes. Optional.",
-                          "现成的训练方案（数据、模型和参数），来自 presets/recipes，可不选。"),
-    "train.stage": ("Stage", "训练阶段"),
-    "train.stage.sft": ("SFT: answer instructions", "SFT：学会回答指令"),
-    "train.stage.cpt": ("CPT: learn from plain text", "CPT：从纯文本继续预训练"),
-    "train.stage.dpo": ("DPO: prefer the better answer", "DPO：偏好更好的回答"),
-    "train.preset": ("Preset", "预设"),
-    "train.preset.info": ("Safe values for epochs, learning rate and LoRA size. Batch size and sequence length come "
-                          "from the Model tab's memory check.",
-                          "为轮数、学习率和 LoRA 大小设好稳妥的值。批量和序列长度沿用模型页的显存检查结果。"),
-    "train.preset.quick": ("Quick: 1 epoch, a first look", "快速：1 轮，先看看效果"),
-    "train.preset.balanced": ("Balanced: 3 epochs", "均衡：3 轮"),
-    "train.preset.thorough": ("Thorough: 5 epochs, larger adapter", "充分：5 轮，更大的适配器"),
-    "train.data": ("Data", "数据"),
-    "train.upload": ("…or drop a data file here (JSONL, JSON, CSV, TSV, Parquet, TXT)",
-                     "……或把数据文件拖到这里（JSONL、JSON、CSV、TSV、Parquet、TXT）"),
-    "train.advanced": ("Advanced settings", "高级设置"),
-    "train.model_name": ("Base model", "基座模型"),
-    "train.method": ("Method", "方法"),
-    "train.epochs": ("Epochs", "训练轮数"),
-    "train.max_steps": ("Max steps (0 = all epochs)", "最多步数（0 表示跑完所有轮）"),
-    "train.learning_rate": ("Learning rate", "学习率"),
-    "train.batch_size": ("Batch size", "批量大小"),
-    "train.grad_accum": ("Gradient accumulation", "梯度累积"),
-    "train.max_length": ("Sequence length (tokens)", "序列长度（token）"),
-    "train.lora_rank": ("LoRA rank", "LoRA 秩"),
-    "train.lora_alpha": ("LoRA alpha", "LoRA alpha"),
-    "train.lora_dropout": ("LoRA dropout", "LoRA dropout"),
-    "train.target_modules": ("LoRA target modules", "LoRA 目标层"),
-    "train.warmup_ratio": ("Warmup share", "预热比例"),
-    "train.scheduler": ("Learning-rate schedule", "学习率调度"),
-    "train.optimizer": ("Optimizer", "优化器"),
-    "train.optimizer.adamw": ("AdamW", "AdamW"),
-    "train.optimizer.adamw_8bit": ("8-bit AdamW (NVIDIA GPU)", "8 位 AdamW（NVIDIA GPU）"),
-    "train.optimizer.paged_adamw_8bit": ("Paged 8-bit AdamW (NVIDIA GPU)", "分页 8 位 AdamW（NVIDIA GPU）"),
-    "train.optimizer.sgd": ("SGD", "SGD"),
-    "train.seed": ("Seed", "随机种子"),
-    "train.eval_share": ("Validation share", "验证集比例"),
-    "train.start": ("Start training", "开始训练"),
-    "train.stop": ("Stop", "停止"),
-    "train.resume": ("Resume", "继续训练"),
-    "train.chart.loss": ("Loss (training and validation)", "损失（训练与验证）"),
-    "train.chart.lr": ("Learning rate", "学习率"),
-    "train.chart.grad": ("Gradient norm", "梯度范数"),
-    "train.chart.speed": ("Throughput (tokens/s)", "吞吐量（token/秒）"),
-    "train.chart.memory": ("Memory (GiB)", "内存（GiB）"),
-    "train.log": ("Log", "日志"),
-    "train.history": ("Run history", "训练记录"),
-    "train.past_run": ("Open a past run (shows its curves and picks it for Compare and Export)",
-                       "打开以往的训练（显示曲线，并选作对比和导出的对象）"),
-    "train.follow": ("Follow the live run", "查看当前训练"),
-    "train.refresh": ("Refresh", "刷新"),
-    # runtime text
-    "train.no_data": ("No data yet: prepare it in the Data tab, drop a file below, or pick a recipe.",
-                      "还没有数据：请在数据页准备，或把文件拖到下方，或选择一个配方。"),
-    "train.read_failed": ("Could not read {name}: {error}", "无法读取 {name}：{error}"),
-    "train.data_line": ("**{source}**: `{name}`, {rows} rows of {kind}.", "**{source}**：`{name}`，{rows} 行{kind}。"),
-    "train.src.data_tab": ("From the Data tab", "来自数据页"),
-    "train.src.upload": ("Dropped here", "在此上传"),
-    "train.src.recipe": ("From the recipe", "来自配方"),
-    "train.kind.sft": ("instruction/conversation data", "指令/对话数据"),
-    "train.kind.preference": ("preference pairs", "偏好数据"),
-    "train.kind.text": ("plain text", "纯文本"),
-    "train.stage_switched": ("The stage was set to {stage} to match this data.", "已把训练阶段设为 {stage} 以匹配这份数据。"),
-    "train.model_line": ("**Model**: {model} · **method**: {method}", "**模型**：{model} · **方法**：{method}"),
-    "train.memory_line": ("**Memory**: about {need} of {have} → {verdict}", "**内存**：约需 {need}，共 {have} → {verdict}"),
-    "train.memory_tab": ("**Memory** (Model tab): {verdict}", "**内存**（模型页）：{verdict}"),
-    "train.verdict.fits": ("fits", "放得下"),
-    "train.verdict.tight": ("tight, but fits", "偏紧，但放得下"),
-    "train.verdict.does not fit": ("does not fit: lower the batch size or sequence length, or see the Model tab",
-                                   "放不下：请减小批量或序列长度，或查看模型页的建议"),
-    "train.params_line": ("**Trainable parameters**: {trainable} of {total} ({share})",
-                          "**可训练参数**：{trainable} / {total}（{share}）"),
-    "train.plan_line": ("**Plan**: {rows} training rows, {val} for validation → about {steps} steps, {tokens} tokens.",
-                        "**计划**：{rows} 行训练数据，{val} 行验证 → 约 {steps} 步、{tokens} 个 token。"),
-    "train.duration_line": ("**Duration**: roughly {duration} on {device} (an estimate, {basis}).",
-                            "**时长**：大约 {duration}，在 {device} 上（仅为估算，{basis}）。"),
-    "train.basis.measured": ("from {tps} tokens/s measured on {n} earlier run(s) of this model",
-                             "依据本模型此前 {n} 次训练实测的 {tps} token/秒"),
-    "train.basis.assumed": ("assuming {tps} tokens/s for this model size on this hardware",
-                            "按此硬件上这种大小的模型约 {tps} token/秒推算"),
-    "train.started": ("Started. The curves below update every second.", "已开始。下方曲线每秒更新一次。"),
-    "train.busy": ("Someone is already training on this server (one run at a time). {when}You can watch it here; "
-                   "please start yours when it has finished.",
-                   "这台服务器上已经有一个训练在进行（一次只能运行一个）。{when}你可以在这里观看它的进度，结束后再开始你的训练。"),
-    "train.busy.eta": ("It should end in about {eta}. ", "预计还需约 {eta} 结束。"),
-    "train.stopping": ("Stopping: saving the adapter so far. You can resume it later.",
-                       "正在停止：保存目前为止的适配器。之后可以继续训练。"),
-    "train.nothing_running": ("No run is training right now.", "当前没有正在进行的训练。"),
-    "train.resumed": ("Resuming {run} from its last checkpoint.", "正在从最后一个检查点继续训练 {run}。"),
-    "train.nothing_to_resume": ("Pick a stopped or failed run in the history below to resume it.",
-                                "请在下方训练记录中选择一个已停止或失败的训练来继续。"),
-    "train.cannot_resume": ("The run {run} has {status}: there is nothing to resume.", "训练 {run} 的状态是 {status}：无需继续。"),
-    "train.opened": ("Showing {run}. It is now the run the Compare and Export tabs use.",
-                     "正在显示 {run}，对比页和导出页将使用它。"),
-    "train.idle": ("No run yet. Set it up on the left and press Start.", "还没有训练。在左侧设置好后点击“开始训练”。"),
-    "train.state.idle": ("Idle", "空闲"),
-    "train.state.preparing": ("Preparing (loading data and model)", "准备中（加载数据和模型）"),
-    "train.state.training": ("Training", "训练中"),
-    "train.state.saving": ("Saving", "保存中"),
-    "train.state.completed": ("Completed", "已完成"),
-    "train.state.stopped": ("Stopped", "已停止"),
-    "train.state.failed": ("Failed", "失败"),
-    "train.state.interrupted": ("Interrupted (resume it)", "已中断（可继续训练）"),
-    "train.interrupted_notice": ("The run {run} was interrupted (the app stopped while it trained). Press Resume to "
-                                 "continue it from its last checkpoint, at step {ck}.",
-                                 "训练 {run} 被中断了（训练时应用停止了）。点击“继续训练”，从最近的检查点（第 {ck} 步）接着训练。"),
-    "train.interrupted_no_checkpoint": ("The run {run} was interrupted before its first checkpoint: start it again.",
-                                        "训练 {run} 在保存第一个检查点之前就被中断了：请重新开始。"),
-    "train.progress": ("Step {step} / {total} · epoch {epoch} / {epochs} · elapsed {elapsed}",
-                       "第 {step} / {total} 步 · 第 {epoch} / {epochs} 轮 · 已用 {elapsed}"),
-    "train.eta": (" · about {eta} left", " · 约剩 {eta}"),
-    "train.viewing": ("Past run {run}", "以往训练 {run}"),
-    "train.healthy": ("No problems seen so far.", "目前没有发现问题。"),
-    "train.col.run": ("Run", "训练"),
-    "train.col.status": ("Status", "状态"),
-    "train.col.stage": ("Stage", "阶段"),
-    "train.col.model": ("Model", "模型"),
-    "train.col.steps": ("Steps", "步数"),
-    "train.col.train_loss": ("Training loss", "训练损失"),
-    "train.col.eval_loss": ("Validation loss", "验证损失"),
-    "train.col.duration": ("Duration", "时长"),
-})
-for _cls, _names in ((TrainingConfig, ("epochs", "max_steps", "learning_rate", "batch_size", "grad_accum", "max_length",
-                                       "warmup_ratio", "scheduler", "seed", "stage", "optimizer")),
-                     (MethodConfig, ("method", "lora_rank", "lora_alpha", "lora_dropout", "target_modules")),
-                     (DataConfig, ("eval_share",)), (ModelConfig, ("name",))):
-    for _n in _names:  # the help text is written once, in studio/config.py
-        register({f"train.help.{_n}": (field_help(_cls, _n, "en"), field_help(_cls, _n, "zh"))})
 
 TITLE = t("train.tab")
 
@@ -962,7 +828,7 @@ def build(ctx) -> dict:
             recipe = gr.Dropdown(choices=recipe_choices(), value=None, label=t("train.recipe"), info=t("train.recipe.info"),
                                  elem_id="train-recipe")
             stage = gr.Radio([(t("train.stage.sft"), "sft"), (t("train.stage.cpt"), "cpt"), (t("train.stage.dpo"), "dpo")],
-                             value=tr.stage, label=t("train.stage"), info=t("train.help.stage"), elem_id="train-stage")
+                             value=tr.stage, label=t("train.stage"), info=t("help.TrainingConfig.stage"), elem_id="train-stage")
             preset = gr.Radio([(t("train.preset.quick"), "quick"), (t("train.preset.balanced"), "balanced"),
                                (t("train.preset.thorough"), "thorough")], value="quick", label=t("train.preset"),
                               info=t("train.preset.info"), elem_id="train-preset")
@@ -971,43 +837,43 @@ def build(ctx) -> dict:
                              height=120, elem_id="train-upload")
             plan_md = gr.Markdown(lambda: plan_markdown(RunConfig()), elem_id="train-plan")
             with gr.Accordion(t("train.advanced"), open=False, elem_id="train-advanced"):
-                model_name = gr.Textbox(d.model.name, label=t("train.model_name"), info=t("train.help.name"),
+                model_name = gr.Textbox(d.model.name, label=t("train.model_name"), info=t("help.ModelConfig.name"),
                                         elem_id="train-model-name")
                 method = gr.Radio([("LoRA", "lora"), ("QLoRA", "qlora"), ("Full", "full")], value=me.method,
-                                  label=t("train.method"), info=t("train.help.method"))
+                                  label=t("train.method"), info=t("help.MethodConfig.method"))
                 with gr.Row():
-                    epochs = gr.Number(tr.epochs, label=t("train.epochs"), info=t("train.help.epochs"), minimum=0)
-                    max_steps = gr.Number(tr.max_steps, label=t("train.max_steps"), info=t("train.help.max_steps"),
+                    epochs = gr.Number(tr.epochs, label=t("train.epochs"), info=t("help.TrainingConfig.epochs"), minimum=0)
+                    max_steps = gr.Number(tr.max_steps, label=t("train.max_steps"), info=t("help.TrainingConfig.max_steps"),
                                           precision=0, minimum=0, elem_id="train-max-steps")
                 learning_rate = gr.Number(tr.learning_rate, label=t("train.learning_rate"),
-                                          info=t("train.help.learning_rate"), minimum=0)
+                                          info=t("help.TrainingConfig.learning_rate"), minimum=0)
                 with gr.Row():
-                    batch_size = gr.Number(tr.batch_size, label=t("train.batch_size"), info=t("train.help.batch_size"),
+                    batch_size = gr.Number(tr.batch_size, label=t("train.batch_size"), info=t("help.TrainingConfig.batch_size"),
                                            precision=0, minimum=1)
-                    grad_accum = gr.Number(tr.grad_accum, label=t("train.grad_accum"), info=t("train.help.grad_accum"),
+                    grad_accum = gr.Number(tr.grad_accum, label=t("train.grad_accum"), info=t("help.TrainingConfig.grad_accum"),
                                            precision=0, minimum=1)
-                max_length = gr.Number(tr.max_length, label=t("train.max_length"), info=t("train.help.max_length"),
+                max_length = gr.Number(tr.max_length, label=t("train.max_length"), info=t("help.TrainingConfig.max_length"),
                                        precision=0, minimum=16)
                 with gr.Row():
-                    lora_rank = gr.Number(me.lora_rank, label=t("train.lora_rank"), info=t("train.help.lora_rank"),
+                    lora_rank = gr.Number(me.lora_rank, label=t("train.lora_rank"), info=t("help.MethodConfig.lora_rank"),
                                           precision=0, minimum=1)
-                    lora_alpha = gr.Number(me.lora_alpha, label=t("train.lora_alpha"), info=t("train.help.lora_alpha"),
+                    lora_alpha = gr.Number(me.lora_alpha, label=t("train.lora_alpha"), info=t("help.MethodConfig.lora_alpha"),
                                            precision=0, minimum=1)
                 lora_dropout = gr.Slider(0, 0.5, me.lora_dropout, step=0.01, label=t("train.lora_dropout"),
-                                         info=t("train.help.lora_dropout"))
+                                         info=t("help.MethodConfig.lora_dropout"))
                 target_modules = gr.Textbox(me.target_modules, label=t("train.target_modules"),
-                                            info=t("train.help.target_modules"))
+                                            info=t("help.MethodConfig.target_modules"))
                 warmup_ratio = gr.Slider(0, 0.3, tr.warmup_ratio, step=0.01, label=t("train.warmup_ratio"),
-                                         info=t("train.help.warmup_ratio"))
+                                         info=t("help.TrainingConfig.warmup_ratio"))
                 scheduler = gr.Dropdown(["cosine", "linear", "constant", "constant_with_warmup"], value=tr.scheduler,
-                                        label=t("train.scheduler"), info=t("train.help.scheduler"))
+                                        label=t("train.scheduler"), info=t("help.TrainingConfig.scheduler"))
                 optimizer = gr.Dropdown([(t(f"train.optimizer.{k}"), k) for k in OPTIMIZERS], value=tr.optimizer,
-                                        label=t("train.optimizer"), info=t("train.help.optimizer"),
+                                        label=t("train.optimizer"), info=t("help.TrainingConfig.optimizer"),
                                         elem_id="train-optimizer")
                 with gr.Row():
-                    seed = gr.Number(tr.seed, label=t("train.seed"), info=t("train.help.seed"), precision=0)
+                    seed = gr.Number(tr.seed, label=t("train.seed"), info=t("help.TrainingConfig.seed"), precision=0)
                     eval_share = gr.Slider(0, 0.5, d.data.eval_share, step=0.01, label=t("train.eval_share"),
-                                           info=t("train.help.eval_share"))
+                                           info=t("help.DataConfig.eval_share"))
             with gr.Row():
                 start_btn = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
                 stop_btn = gr.Button(t("train.stop"), variant="stop", elem_id="train-stop")
