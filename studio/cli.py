@@ -14,7 +14,7 @@ import sys
 COMMANDS = {
     "ui": ("studio.ui.launch", "launch the browser app"),
     "train": ("studio.engine.cli", "train headless from a config YAML; prints the run folder last"),
-    "estimate": ("studio.memory_cli", "estimate peak training memory and whether it fits"),
+    "estimate": ("studio.memory.cli", "estimate peak training memory and whether it fits"),
     "clean": ("studio.data.cli", "clean a data file into canonical JSONL with a report"),
     "eval": ("studio.evaluate.cli", "score base vs fine-tuned on the same rows"),
     "export": ("studio.export_cli", "export the adapter, a merged model, a model card; push to the Hub"),

@@ -3,7 +3,8 @@
     from studio import hardware
     hw = hardware.detect()          # {"cuda": bool, "mps": bool, "gpus": [...], "cpu_cores": int, "ram_bytes": int, ...}
     hardware.summary_line(hw)       # "1 x NVIDIA H100 80GB HBM3 (79.2 GiB, 78.9 GiB free, bf16) · 16 CPU cores · 128 GiB RAM"
-    hardware.capacity_bytes(hw)     # memory of the device training would use (first GPU, else RAM)
+    hardware.capacity_bytes(hw)     # memory of the device training would use (first GPU, else the RAM this app can have)
+    hardware.described_gpu(24)      # a machine with one 24 GiB GPU, for planning a run elsewhere
 
 torch is imported only inside detect() (and only if installed), so importing this module is cheap.
 """
@@ -55,6 +56,42 @@ def _ram() -> tuple[int, int]:
         return total, avail
 
 
+def _cgroup_limit() -> int | None:
+    """The memory limit of this container (cgroup v2 or v1), if there is one: a Space or a Docker
+    container often has far less than the host's RAM."""
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            value = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if value.isdigit() and int(value) < 2**60:
+            return int(value)
+    return None
+
+
+def ram_for_this_process() -> int:
+    """RAM this process can use for training: what is available plus what it already holds (a model
+    kept from an earlier run counts as its own), within the container's limit."""
+    total, avail = _ram()
+    try:
+        import psutil
+
+        own = int(psutil.Process().memory_info().rss)
+    except Exception:
+        own = 0
+    value = min(total, avail + own) if total else avail + own
+    limit = _cgroup_limit()
+    return int(min(value, limit) if limit else value)
+
+
+def described_gpu(gib: float, name: str = "", bf16: bool = True) -> dict:
+    """A machine with one CUDA GPU of `gib` GiB: for planning a run on hardware other than this one."""
+    hw = detect()
+    gpu = {"index": 0, "name": name, "total_bytes": int(gib * GiB), "free_bytes": None, "bf16": bf16,
+           "compute_capability": ""}
+    return {**hw, "cuda": True, "mps": False, "gpus": [gpu], "described": True}
+
+
 def _cuda_gpus(torch) -> list[dict]:
     gpus = []
     try:
@@ -94,7 +131,8 @@ def detect(refresh: bool = False) -> dict:
 def _detect() -> dict:
     total, avail = _ram()
     hw = {"cuda": False, "mps": False, "gpus": [], "cpu_cores": os.cpu_count() or 1,
-          "ram_bytes": total, "ram_available_bytes": avail, "cpu_bf16": cpu_bf16_support(), "torch": None}
+          "ram_bytes": total, "ram_available_bytes": avail, "ram_for_app_bytes": ram_for_this_process(),
+          "cpu_bf16": cpu_bf16_support(), "torch": None}
     try:
         import torch
     except Exception:
@@ -115,19 +153,21 @@ def default_device(hw: dict | None = None) -> str:
 
 
 def capacity_bytes(hw: dict | None = None, device: str | None = None) -> int | None:
-    """Memory the training device offers: the first GPU's total, or RAM for cpu/mps (unified memory)."""
+    """Memory the training device offers: the first GPU's total; on a CPU or Apple GPU (unified memory) the
+    RAM this process can have (as of detect(); hardware.detect(refresh=True) measures it again)."""
     hw = detect() if hw is None else hw
     device = device or default_device(hw)
     if device == "cuda":
         gpus = hw.get("gpus") or []
         return int(gpus[0]["total_bytes"]) if gpus else None
-    return int(hw.get("ram_bytes") or 0) or None
+    return int(hw.get("ram_for_app_bytes") or hw.get("ram_bytes") or 0) or None
 
 
 def summary_line(hw: dict | None = None, lang: str = "en") -> str:
     """One plain line for the UI."""
+    from studio.messages import say
+
     hw = detect() if hw is None else hw
-    zh = lang == "zh"
     parts = []
     gpus = hw.get("gpus") or []
     if gpus:
@@ -136,17 +176,16 @@ def summary_line(hw: dict | None = None, lang: str = "en") -> str:
             names.setdefault(g["name"], []).append(g)
         for name, gs in names.items():
             g = gs[0]
-            free = f", {g['free_bytes'] / GiB:.1f} GiB {'可用' if zh else 'free'}" if g.get("free_bytes") is not None else ""
-            bf = ", bf16" if g.get("bf16") else (", 不支持 bf16" if zh else ", no bf16")
-            parts.append(f"{len(gs)} x {name} ({g['total_bytes'] / GiB:.1f} GiB{free}{bf})")
+            free = say("hw.gpu_free", lang, gib=g["free_bytes"] / GiB) if g.get("free_bytes") is not None else ""
+            bf = say("hw.bf16" if g.get("bf16") else "hw.no_bf16", lang)
+            parts.append(say("hw.gpu", lang, n=len(gs), name=name, gib=g["total_bytes"] / GiB, free=free, bf16=bf))
     elif hw.get("mps"):
-        parts.append("Apple GPU (MPS, 与内存共享)" if zh else "Apple GPU (MPS, shares RAM)")
+        parts.append(say("hw.mps", lang))
     else:
-        parts.append("无 GPU：在 CPU 上训练" if zh else "no GPU: training runs on the CPU")
-    cores = hw.get("cpu_cores") or 1
-    parts.append(f"{cores} {'个 CPU 核心' if zh else 'CPU cores'}" + (" (bf16)" if hw.get("cpu_bf16") else ""))
+        parts.append(say("hw.no_gpu", lang))
+    parts.append(say("hw.cores_bf16" if hw.get("cpu_bf16") else "hw.cores", lang, n=hw.get("cpu_cores") or 1))
     if hw.get("ram_bytes"):
-        parts.append(f"{hw['ram_bytes'] / GiB:.0f} GiB {'内存' if zh else 'RAM'}")
+        parts.append(say("hw.ram", lang, gib=hw["ram_bytes"] / GiB))
     return " · ".join(parts)
 
 
@@ -164,8 +203,7 @@ def parse_memory_size(text: str | float | int) -> int:
     try:
         v = float(s)
     except ValueError:
-        raise StudioError(f"'{text}' is not a memory size; write a number of GiB such as 24.",
-                          f"“{text}”不是内存大小；请写一个以 GiB 为单位的数字，例如 24。") from None
+        raise StudioError("hw.error.size", value=str(text)) from None
     if not v > 0:
-        raise StudioError(f"The memory size must be positive, got {text}.", f"内存大小必须是正数，收到的是 {text}。")
+        raise StudioError("hw.error.positive", value=str(text))
     return int(v * mult)

@@ -166,7 +166,7 @@ def test_recommendations_are_ranked_recomputed_and_structured():
     first = recs[0]
     assert first.change == {"gradient_checkpointing": True}
     assert first.text.startswith("turn on gradient checkpointing: ")
-    assert f"{e.total_gib:.1f} GiB -> " in first.text
+    assert f"{e.total_gib:.1f} GiB → " in first.text
     assert first.text.endswith(("fits", "tight", "does not fit"))
     for r in recs:
         assert r.total_bytes < e.total_bytes
@@ -267,22 +267,6 @@ def test_bad_arguments_raise(kw, match):
         estimate(Q7, "prefix")
 
 
-def test_estimate_for_run_uses_the_run_config():
-    cfg = RunConfig()
-    cfg.model.name = "qwen2.5-7b-instruct"
-    cfg.method.method = "qlora"
-    cfg.training.batch_size = 2
-    cfg.training.max_length = 1024
-    cfg.training.gradient_checkpointing = "true"
-    e = memory.estimate_for_run(cfg, Q7, device="cuda", capacity_bytes=24 * GiB, loss="hf")
-    direct = estimate(Q7, "qlora", batch_size=2, seq_len=1024, gradient_checkpointing=True, lora_rank=8,
-                      device="cuda", capacity_bytes=24 * GiB, loss="hf")
-    assert e.total_bytes == direct.total_bytes
-    assert memory.engine_loss() in ("fused", "hf")
-    cpu = memory.estimate_for_run(cfg.to_dict() | {"method": {"method": "lora"}}, Q7, device="cpu")
-    assert cpu.device == "cpu" and cpu.setup["precision"] == "fp32"
-
-
 # ---- the CLI contract -------------------------------------------------------------------------
 
 def _run_cli(capsys, *args):
@@ -319,7 +303,9 @@ def test_cli_names_the_loss_head_and_gives_the_studio_train_total(capsys, monkey
     assert hf["loss"] == "hf" and hf["setup"]["loss"] == "hf"
     assert hf["total_bytes"] == estimate(Q7, "lora", loss="hf", **kw).total_bytes
     assert hf["studio_train_loss"] == "fused"
-    assert hf["studio_train_total_bytes"] == estimate(Q7, "lora", loss="fused", **kw).total_bytes
+    # studio train packs SFT rows on CUDA (padding-free): the run plan says so, and the CLI gives its figure
+    assert hf["studio_train_total_bytes"] == estimate(Q7, "lora", loss="fused", packing=True, **kw).total_bytes
+    assert hf["plan"]["packing"] is True and hf["plan"]["total_bytes"] == hf["studio_train_total_bytes"]
     assert hf["studio_train_total_bytes"] < hf["total_bytes"] - 10 * GiB  # Qwen's 152K vocabulary: the full logits
     rc, out, _ = _run_cli(capsys, *args, "--loss", "fused", "--json")
     fused = json.loads(out)
@@ -376,12 +362,3 @@ def test_cli_hub_id_offline_is_one_sentence(capsys, monkeypatch):
     assert rc == 1 and err.count("\n") == 1
 
 
-def test_estimate_for_run_fills_recommendations_when_it_does_not_fit():
-    cfg = RunConfig()
-    cfg.training.batch_size = 8
-    cfg.training.max_length = 4096
-    cfg.training.gradient_checkpointing = "false"
-    e = memory.estimate_for_run(cfg, Q7, device="cuda", capacity_bytes=24 * GiB, loss="hf")
-    assert e.verdict == "does not fit"
-    assert e.recommendations and e.recommendations[0].startswith("turn on gradient checkpointing")
-    assert e.to_dict()["recommendations"] == e.recommendations

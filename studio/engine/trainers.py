@@ -1,8 +1,8 @@
 """RunConfig -> a TRL trainer (SFTTrainer for SFT and CPT, DPOTrainer for DPO), ready to `train()`.
 
 Choices that differ from TRL's defaults, and why:
-- gradient checkpointing is on only when the memory estimate says the run needs it (TRL turns it
-  on always; it costs 20-30% of the speed);
+- gradient checkpointing and packing follow the run plan (studio.plan): checkpointing is on only when
+  the run does not fit without it (TRL turns it on always; it costs 20-30% of the speed);
 - on a CPU, bf16 only where the processor has it natively (`use_cpu=True` + `bf16` autocast);
 - SFT rows are tokenized here with an assistant mask, so the loss is on answers only for any chat
   template (TRL's `assistant_only_loss` needs `{% generation %}` markers most templates lack);
@@ -24,7 +24,7 @@ from transformers import TrainerCallback
 
 from studio.config import HF_OPTIM, RunConfig
 from studio.engine.metrics import StudioCallback
-from studio.errors import Sentence
+from studio.messages import Msg
 
 TRAINER_LOG_LEVEL = "warning"
 
@@ -39,65 +39,21 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
-def memory_estimate(cfg: RunConfig, gradient_checkpointing: bool, device: str, precision: str | None = None):
-    """The studio.memory estimate for this run (from the model's config alone), or None if unknown."""
-    import copy
-    from pathlib import Path
+def run_plan(cfg: RunConfig):
+    """The run plan on this machine as it is now (free memory measured again): what the trainer follows
+    for gradient checkpointing and packing, and what summary.json records as the estimate."""
+    from studio import hardware
+    from studio.plan import plan
 
-    from studio import memory
-    from studio.models.loading import resolve
+    return plan(cfg, hardware.detect(refresh=True), with_duration=False)
 
+
+def memory_recommendations(cfg: RunConfig) -> list:
+    """What to change when a run ran out of memory: the plan's changes (Msg), cheapest first."""
     try:
-        source = resolve(cfg.model.name)
-        if Path(source).is_dir():
-            dims = memory.dims_from_config(Path(source) / "config.json")
-        else:
-            from studio.models.catalog import resolve_dims
-
-            dims, _ = resolve_dims(cfg.model.name)
-        run = copy.deepcopy(cfg)
-        if device == "cuda" and run.training.stage == "sft":
-            run.training.packing = True  # padding-free packing on CUDA: every row filled to full length
-        if device in ("cpu", "mps"):
-            precision = "fp32"  # weights stay fp32 there (bf16 is autocast only): count 4 bytes each
-        return memory.estimate_for_run(run, dims, device=None if device == "auto" else device,
-                                       precision=precision, gradient_checkpointing=gradient_checkpointing)
+        return [r.message for r in run_plan(cfg).recommendations]
     except Exception:
-        return None
-
-
-def memory_recommendations(cfg: RunConfig) -> list[str]:
-    est = memory_estimate(cfg, gradient_checkpointing=False, device="auto")
-    return list(getattr(est, "recommendations", None) or []) if est is not None else []
-
-
-def _device_capacity(device: str) -> int | None:
-    import psutil
-    import torch
-
-    if device == "cuda":
-        free, total = torch.cuda.mem_get_info()
-        return int(total)
-    return int(psutil.virtual_memory().available)
-
-
-def want_gradient_checkpointing(cfg: RunConfig, device: str, precision: str | None = None) -> tuple[bool, str]:
-    """(on, why): why is a Sentence (a str in English that carries its Chinese, `.zh`)."""
-    setting = str(cfg.training.gradient_checkpointing).lower()
-    if setting in ("true", "on"):
-        return True, Sentence("Gradient checkpointing on, as set.", "梯度检查点：已按设置打开。")
-    if setting in ("false", "off"):
-        return False, Sentence("Gradient checkpointing off, as set.", "梯度检查点：已按设置关闭。")
-    est = memory_estimate(cfg, gradient_checkpointing=False, device=device, precision=precision)
-    total = getattr(est, "total_bytes", None)
-    capacity = _device_capacity(device)
-    if total and capacity and total > 0.9 * capacity:
-        return True, Sentence(f"Gradient checkpointing on: without it this run needs about {total / 2**30:.1f} GiB, "
-                              f"more than 90% of the {capacity / 2**30:.1f} GiB available.",
-                              f"梯度检查点已打开：不开的话这次训练约需 {total / 2**30:.1f} GiB，"
-                              f"超过可用的 {capacity / 2**30:.1f} GiB 的 90%。")
-    return False, Sentence("Gradient checkpointing off: the run fits in memory without it, and it is faster off.",
-                           "梯度检查点已关闭：不开也放得下，而且关闭时更快。")
+        return []
 
 
 def _peft_config(cfg: RunConfig):
@@ -213,16 +169,16 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
     quiet_libraries()
     cfg, placement, run_dir = job.cfg, job.placement, job.run_dir
     t = cfg.training
-    gc_on, why = want_gradient_checkpointing(cfg, placement.device, placement.precision)
+    p = run_plan(cfg)
+    gc_on = p.gradient_checkpointing
     job.gradient_checkpointing = gc_on
-    job._say(why)
-    est = memory_estimate(cfg, gradient_checkpointing=gc_on, device=placement.device, precision=placement.precision)
-    if est is not None:
-        job.estimate_bytes = int(est.total_bytes)
-        job.estimate_allocated_bytes = int(est.allocated_bytes)
+    job._say(p.gc_reason)
+    if p.estimate is not None:
+        job.estimate_bytes = int(p.estimate.total_bytes)
+        job.estimate_allocated_bytes = int(p.estimate.allocated_bytes)
 
     tok = load_tokenizer(cfg.model.name, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision)
-    job._say(f"Loading the model {cfg.model.name} ...", f"正在加载模型 {cfg.model.name} ……")
+    job._say(Msg("trainer.loading_model", name=cfg.model.name))
     device_map = {"": placement.device} if placement.device == "cuda" else None
     model = load_model(cfg.model.name, dtype=placement.weights_dtype, device_map=device_map,
                        quantization_config=_quantization_config(cfg),
@@ -255,8 +211,8 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
             train_ds = datasets.sft_dataset(train_rows, tok, t.max_length, say=job._say)
             eval_ds = datasets.sft_dataset(eval_rows, tok, t.max_length, say=job._say) if has_eval else None
             # Padding-free packing needs attention that respects sequence boundaries: on CUDA,
-            # transformers builds that mask from position ids; on CPU plain padding is faster.
-            padding_free = t.packing or placement.device == "cuda"
+            # transformers builds that mask from position ids; on CPU plain padding is faster (the plan decides).
+            padding_free = p.packing
             extra = dict(packing=padding_free, packing_strategy="bfd", eval_packing=False)
             if not padding_free:
                 # Batches of similar lengths: far less compute spent on padding (a random batch of

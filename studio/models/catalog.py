@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from studio.errors import StudioError
-from studio.memory import ModelDims, dims_from_config
+from studio.models.dims import ModelDims, dims_from_config
 from studio.paths import PRESETS_DIR
 
 CATALOG_PATH = PRESETS_DIR / "models.yaml"

@@ -12,8 +12,6 @@ config.json fetch, remembered for the session.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
 import json
 import threading
 import time
@@ -23,16 +21,18 @@ import gradio as gr
 import pandas as pd
 
 from studio import hardware, memory
-from studio.config import EIGHT_BIT_OPTIMIZERS, RunConfig
+from studio.config import RunConfig
 from studio.errors import StudioError, error_text
+from studio.messages import Msg
 from studio.models import catalog
 from studio.models.loading import needs_remote_code
+from studio.plan import RunPlan, plan
+from studio.plan import largest_model as largest_fitting
 from studio.space import check_model_name, remote_code_refusal, safe_mode
 from studio.ui.i18n import lang_of, t, text
 
 GiB = memory.GiB
 MAX_RECS = 7  # recommendation buttons: the engine proposes at most ~8, some are left out here
-QLORA_DEFAULT_GPU = 24  # GiB: what a QLoRA estimate is shown for on a machine without CUDA, unless one is chosen
 TARGETS = ("auto", "8", "12", "16", "24", "40", "48", "80")
 # The method control's values -> (RunConfig method, quant_bits)
 METHOD_VALUES = {"full": ("full", 4), "lora": ("lora", 4), "qlora4": ("qlora", 4), "qlora8": ("qlora", 8)}
@@ -88,32 +88,6 @@ def normalise(settings: dict) -> dict:
     gc = s["gradient_checkpointing"]
     s["gradient_checkpointing"] = ("on" if gc else "off") if isinstance(gc, bool) else str(gc or "auto").lower()
     s["optimizer"] = str(s["optimizer"] or "adamw").lower()
-    return s
-
-
-def apply_change(settings: dict, change: dict) -> dict:
-    """The settings after a recommendation's `change` (keyword arguments of memory.estimate, plus `model`)."""
-    s = normalise(settings)
-    if "model" in change:
-        s["model"] = change["model"]
-    if "gradient_checkpointing" in change:
-        s["gradient_checkpointing"] = "on" if change["gradient_checkpointing"] else "off"
-    if "batch_size" in change:
-        s["batch_size"] = int(change["batch_size"])
-    if "grad_accum" in change:
-        s["grad_accum"] = int(change["grad_accum"])
-    if "seq_len" in change:
-        s["max_length"] = int(change["seq_len"])
-    if "lora_rank" in change:
-        s["lora_rank"] = int(change["lora_rank"])
-    if "precision" in change:
-        s["precision"] = change["precision"]
-    if "optimizer" in change:
-        s["optimizer"] = change["optimizer"]
-    if "method" in change or "quant_bits" in change:
-        method, bits = METHOD_VALUES.get(s["method"], ("lora", 4))
-        method, bits = change.get("method", method), int(change.get("quant_bits", bits))
-        s["method"] = ("qlora4" if bits == 4 else "qlora8") if method == "qlora" else method
     return s
 
 
@@ -222,227 +196,153 @@ def catalog_choices() -> list[tuple[str, str]]:
     return [(e.label("en"), e.id) for e in catalog.load()]
 
 
-# ---- the estimate --------------------------------------------------------------------------------
+# ---- the plan ------------------------------------------------------------------------------------
 
 def hardware_md(hw: dict, lang: str = "en") -> str:
     return text("model.hw", lang, summary=hardware.summary_line(hw, lang))
 
 
-def placement(target: str, method: str, precision: str, hw: dict, lang: str = "en") -> dict:
-    """Where the estimate is checked: {"device", "capacity", "where", "where_in" (two phrasings of the device),
-    "precision" (for the estimate), "notes"}."""
-    notes: list[str] = []
-    has_cuda = bool(hw.get("cuda"))
+def target_hardware(target: str, hw: dict) -> dict:
+    """The hardware the plan is for: this machine, or a GPU of the chosen size."""
     if target in ("", "auto", None):
-        device = hardware.default_device(hw)
-        if method == "qlora" and device != "cuda":
-            notes.append(text("model.qlora_no_cuda", lang, gib=QLORA_DEFAULT_GPU))
-            device, capacity = "cuda", QLORA_DEFAULT_GPU * GiB
-            where = text("model.where.gpu_size", lang, gib=QLORA_DEFAULT_GPU)
-            where_in = text("model.in.gpu_size", lang, gib=QLORA_DEFAULT_GPU)
-        else:
-            capacity = hardware.capacity_bytes(hw, device)
-            if device == "cuda":
-                where = text("model.where.gpu", lang, name=hw["gpus"][0]["name"])
-            else:
-                where = text(f"model.where.{device}", lang)
-            where_in = text("model.in." + ("gpu" if device == "cuda" else device), lang)
-        gpu_bf16 = bool(hw.get("gpus") and hw["gpus"][0].get("bf16"))
-    else:
-        try:
-            gib = float(target)
-        except ValueError:
-            raise StudioError(f"'{target}' is not a memory size; choose this machine or a GPU size.",
-                              f"“{target}”不是内存大小；请选择“这台机器”或一个 GPU 显存大小。") from None
-        device, capacity = "cuda", int(gib * GiB)
-        where = text("model.where.gpu_size", lang, gib=f"{gib:g}")
-        where_in = text("model.in.gpu_size", lang, gib=f"{gib:g}")
-        gpu_bf16 = True  # the cards offered are Ampere or newer, except T4/V100 (fp16): bf16 and fp16 cost the same
-        if method == "qlora" and not has_cuda:
-            notes.append(text("model.qlora_target_only", lang))
-    prec = str(precision or "auto").lower()
-    if prec == "fp16" and device != "cuda":
-        notes.append(text("model.fp16_no_cuda", lang))
-    if device == "cuda":
-        est_prec = ("bf16" if gpu_bf16 else "fp16") if prec == "auto" else prec
-    else:
-        # studio.engine.device loads the weights in fp32 on a CPU or MPS (bf16 only as autocast), and the
-        # estimator has no "fp32 weights with 16-bit compute" for LoRA: count fp32, the safe side.
-        est_prec = "fp32"
-        if prec in ("bf16", "fp16"):
-            notes.append(text("model.cpu_weights", lang))
-    return {"device": device, "capacity": capacity, "where": where, "where_in": where_in, "precision": est_prec,
-            "notes": notes}
+        return hw
+    try:
+        gib = float(target)
+    except ValueError:
+        raise StudioError("model.error.target", value=str(target)) from None
+    return hardware.described_gpu(gib)
 
 
-def estimate(dims: memory.ModelDims, s: dict, hw: dict, lang: str = "en") -> tuple[memory.Estimate, dict]:
-    """The estimate for these settings, with gradient checkpointing 'auto' resolved as the engine does
-    (on only when the run does not fit without it). Returns (estimate, placement + {"gc_on", "gc_auto"})."""
-    if s["method"] not in METHOD_VALUES:
-        raise StudioError(f"Unknown method '{s['method']}'. Choose full, LoRA, QLoRA 4-bit or QLoRA 8-bit.",
-                          f"未知的方法“{s['method']}”。请选择全量微调、LoRA、QLoRA 4 位或 QLoRA 8 位。")
-    method, bits = METHOD_VALUES[s["method"]]
-    pl = placement(s["target"], method, s["precision"], hw, lang)
-    kw = dict(batch_size=s["batch_size"], seq_len=s["max_length"], grad_accum=s["grad_accum"],
-              precision=pl["precision"], lora_rank=s["lora_rank"], target_modules="all-linear", quant_bits=bits,
-              optimizer=s["optimizer"], device=pl["device"], capacity_bytes=pl["capacity"], loss=memory.engine_loss())
-    if s["optimizer"] in EIGHT_BIT_OPTIMIZERS and not hw.get("cuda"):
-        pl["notes"].append(text("model.optim_no_cuda", lang))
-    gc = s["gradient_checkpointing"]
-    if gc not in ("auto", "on", "off"):
-        raise StudioError("Gradient checkpointing must be auto, on or off.", "梯度检查点必须是 auto、on 或 off。")
-    if gc == "auto":
-        est = memory.estimate(dims, method, gradient_checkpointing=False, **kw)
-        gc_on = bool(pl["capacity"]) and est.total_bytes > memory.FIT_SHARE * pl["capacity"]
-        if gc_on:
-            est = memory.estimate(dims, method, gradient_checkpointing=True, **kw)
-    else:
-        gc_on = gc == "on"
-        est = memory.estimate(dims, method, gradient_checkpointing=gc_on, **kw)
-    return est, {**pl, "gc_on": gc_on, "gc_auto": gc == "auto"}
+def settings_config(s: dict, base: dict | None = None) -> RunConfig:
+    """The run these settings describe: the Train tab's config (stage, data) with this tab's choices."""
+    method, bits = METHOD_VALUES.get(s["method"], (None, 4))
+    if method is None:
+        raise StudioError("model.error.method", value=str(s["method"]))
+    if s["gradient_checkpointing"] not in ("auto", "on", "off"):
+        raise StudioError("model.error.gc")
+    cfg = RunConfig.from_dict(base) if base else RunConfig()
+    cfg.model.name = s["model"]
+    cfg.method.method, cfg.method.quant_bits, cfg.method.lora_rank = method, bits, s["lora_rank"]
+    t = cfg.training
+    t.precision, t.batch_size, t.grad_accum, t.max_length = s["precision"], s["batch_size"], s["grad_accum"], s["max_length"]
+    t.gradient_checkpointing, t.optimizer = s["gradient_checkpointing"], s["optimizer"]
+    return cfg
 
 
-@functools.lru_cache(maxsize=1)
 def _gib(n: float) -> str:
     return f"{n / GiB:.1f} GiB"
 
 
-def verdict_md(est: memory.Estimate, info: dict, lang: str = "en") -> str:
-    cap = est.capacity_bytes or 0
-    lines = [text(f"model.verdict.{est.verdict}", lang, need=_gib(est.total_bytes), have=_gib(cap),
-                  usable=_gib(cap * memory.FIT_SHARE), where=info["where"])]
-    if est.trainable_params:
-        share = est.trainable_params / max(1, est.param_count)
-        lines.append(text("model.trainable", lang, trainable=_human_count(est.trainable_params),
-                          total=_human_count(est.param_count), share=f"{100 * share:.2f}%" if share < 0.1 else f"{100 * share:.0f}%"))
-    if info.get("gc_auto"):
-        lines.append(text("model.gc_auto_on" if info["gc_on"] else "model.gc_auto_off", lang))
-    lines += [f"ℹ️ {n}" for n in info.get("notes", [])]
+def verdict_md(p: RunPlan, lang: str = "en") -> str:
+    cap = p.capacity_bytes or 0
+    where = p.where.text(lang)
+    lines = [text(f"model.verdict.{p.verdict}", lang, need=_gib(p.total_bytes), have=_gib(cap),
+                  usable=_gib(cap * memory.FIT_SHARE), where=where)]
+    if p.trainable_params:
+        share = p.trainable_params / max(1, p.total_params)
+        lines.append(text("model.trainable", lang, trainable=_human_count(p.trainable_params),
+                          total=_human_count(p.total_params), share=f"{100 * share:.2f}%" if share < 0.1 else f"{100 * share:.0f}%"))
+    lines.append(text("model.precision_line", lang, weights=p.weights.upper(), precision=p.precision.upper()))
+    lines.append(p.gc_reason.text(lang))
+    lines += [f"ℹ️ {n.text(lang)}" for n in p.notes]
     return "\n\n".join(lines)
 
 
-def components_md(est: memory.Estimate, lang: str = "en") -> str:
+def components_md(p: RunPlan, lang: str = "en") -> str:
     """Each part of the bar with its size and one plain sentence on what it is."""
-    zh = lang == "zh"
-    lines = []
-    for key, value in est.breakdown.items():
-        if value <= 0:
-            continue
-        lines.append(text("model.part.line", lang, label=memory.BREAKDOWN_LABELS[key][1 if zh else 0],
-                          size=memory.format_bytes(value), explain=text(f"model.part.{key}", lang)))
-    return "\n".join(lines)
+    return "\n".join(text("model.part.line", lang, label=memory.part_name(key, lang), size=memory.format_bytes(value),
+                          explain=text(f"model.part.{key}", lang))
+                     for key, value in p.estimate.breakdown.items() if value > 0)
 
 
-def _rec_kind(change: dict, settings: dict) -> str:
-    kinds = []
-    if "model" in change:
-        kinds.append("model")
-    if "gradient_checkpointing" in change:
-        kinds.append("gc")
-    if "batch_size" in change or "grad_accum" in change:
-        kinds.append("batch")
-    if "seq_len" in change:
-        kinds.append("seq")
-    if "optimizer" in change:
-        kinds.append("optim")
-    if change.get("method") == "lora":
-        kinds.append("lora")
-    elif change.get("method") == "qlora":
-        kinds.append("qlora")
-    elif "quant_bits" in change:
-        kinds.append("bits4")
-    return kinds[0] if len(kinds) == 1 else "all"
+def change_settings(s: dict, change: dict) -> dict:
+    """The tab's settings after a planned change (memory.estimate keywords, or model: a catalog id)."""
+    new = dict(s)
+    renames = {"seq_len": "max_length"}
+    for key, value in change.items():
+        if key == "gradient_checkpointing":
+            new[key] = "on" if value else "off"
+        elif key in ("method", "quant_bits"):
+            method, bits = METHOD_VALUES.get(new["method"], ("lora", 4))
+            method, bits = change.get("method", method), int(change.get("quant_bits", bits))
+            new["method"] = ("qlora4" if bits == 4 else "qlora8") if method == "qlora" else method
+        else:
+            new[renames.get(key, key)] = value
+    return normalise(new)
 
 
-def recommendations(dims: memory.ModelDims, est: memory.Estimate, s: dict, hw: dict, lang: str = "en") -> list[dict]:
-    """The engine's recommendations this tab can apply, cheapest first, each re-estimated exactly as applying
-    it will show: [{"text", "change", "verdict", "total_bytes"}]. A change that moves the check to another
-    device (QLoRA on a machine without CUDA is shown for a GPU) is left out: it would not make it fit here."""
-    out: list[dict] = []
-    seen: list[dict] = []
-    for r in memory.recommendations(dims, est, catalog_models=catalog.load()):
+def recommendations(p: RunPlan, lang: str = "en") -> list[dict]:
+    """The plan's changes this tab can apply: [{"text", "change", "verdict", "total_bytes"}]."""
+    out = []
+    for r in p.recommendations:
         change = {k: v for k, v in r.change.items() if k in APPLICABLE}
-        if not change or change in seen:
+        if not change or any(change == o["change"] for o in out):
             continue
-        seen.append(change)
-        new_s = apply_change(s, change)
-        try:
-            new_dims = resolve_model(new_s["model"])[0] if "model" in change else dims
-            new, _ = estimate(new_dims, new_s, hw, lang)
-        except StudioError:
-            continue
-        if new.device != est.device or new.capacity_bytes != est.capacity_bytes or new.total_bytes >= est.total_bytes:
-            continue
-        kind = _rec_kind(change, s)
-        label = text(f"model.rec.{kind}", lang, n=change.get("grad_accum", ""), old=s["max_length"],
-                     new=change.get("seq_len", ""), id=change.get("model", ""))
-        line = text("model.rec.line", lang, label=label, old=_gib(est.total_bytes), new=_gib(new.total_bytes),
-                    verdict=text(f"model.verdict.word.{new.verdict}", lang))
-        out.append({"text": f"{line} ({text(f'model.cost.{kind}', lang)})", "change": change,
-                    "verdict": new.verdict, "total_bytes": new.total_bytes})
+        out.append({"text": f"{r.message.text(lang)} ({r.cost.text(lang)})", "change": change,
+                    "verdict": r.verdict, "total_bytes": r.total_bytes})
     return out[:MAX_RECS]
 
 
-def largest_model(est: memory.Estimate, s: dict, info: dict, lang: str = "en") -> dict:
+def largest_model(cfg: RunConfig, p: RunPlan, lang: str = "en") -> dict:
     """The catalog model with the most parameters that fits with this method and setup: {"id", "md"}."""
-    setup = dict(est.setup)
-    if info.get("gc_auto"):
-        setup["gradient_checkpointing"] = True  # auto turns it on when a model needs it
-    where = info["where_in"]
-    found = memory.largest_fitting_model(catalog.load(), est.capacity_bytes, setup) if est.capacity_bytes else None
+    where = p.where.text(lang)
+    found = largest_fitting(cfg, p)
     if found is None:
         return {"id": "", "md": text("model.largest_none", lang, where=where)}
     entry, e = found
     md = text("model.largest", lang, where=where, id=entry.id, size=entry.size_label, gib=_gib(e.total_bytes))
-    current = catalog.find(s["model"])
+    current = catalog.find(cfg.model.name)
     if current is not None and current.hub_id == entry.hub_id:  # "embedded" is SmolLM2-135M-Instruct too
-        md += text("model.largest_is_this", lang)
-        return {"id": "", "md": md}
+        return {"id": "", "md": md + text("model.largest_is_this", lang)}
     return {"id": entry.id, "md": md}
 
 
-def model_context(s: dict, est: memory.Estimate | None, info: dict | None = None) -> dict:
+def model_context(s: dict, p: RunPlan | None) -> dict:
     """What the Train tab reads from ctx.model (see studio/ui/context.py)."""
     method, bits = METHOD_VALUES.get(s["method"], ("lora", 4))
     gc = {"on": True, "off": False}.get(s["gradient_checkpointing"], "auto")
     return {"name": s["model"], "method": method, "precision": s["precision"], "batch_size": s["batch_size"],
             "grad_accum": s["grad_accum"], "max_length": s["max_length"], "gradient_checkpointing": gc,
             "lora_rank": s["lora_rank"], "target_modules": "all-linear", "quant_bits": bits,
-            "optimizer": s["optimizer"],
-            "verdict": est.verdict if est else None, "estimate_gib": round(est.total_gib, 2) if est else None,
-            "checked_for": (info or {}).get("where", ""),
+            "optimizer": s["optimizer"], "target": s["target"],
+            "verdict": p.verdict if p else None, "estimate_bytes": p.total_bytes if p else None,
             # The Train tab asks for trust_remote_code only for a model that needs it; starting refuses it
             # unless the server allows it (studio.space.check_remote_code).
             "needs_remote_code": needs_remote_code(s["model"])}
 
 
-def evaluate(settings: dict, lang: str = "en", hw: dict | None = None) -> dict:
-    """Everything the tab shows for these settings. Keys: ok, settings, hardware_md, and either error (one
-    plain sentence) or estimate, verdict, verdict_md, figure, components_md, notes_md, recommendations,
-    recs_md, largest, model_ctx."""
+def evaluate(settings: dict, lang: str = "en", hw: dict | None = None, base: dict | None = None) -> dict:
+    """Everything the tab shows for these settings. Keys: ok, settings, hardware_md, plan, and either error (one
+    plain sentence) or verdict, verdict_md, figure, components_md, notes_md, recommendations, recs_md, largest,
+    model_ctx. `base`: the Train tab's config (stage and data), so both tabs plan the same run."""
     s = normalise(settings)
     hw = hardware.detect() if hw is None else hw
     out: dict = {"ok": False, "settings": s, "hardware_md": hardware_md(hw, lang)}
     try:
         check_model_name(s["model"])  # on a public Space: no folder outside the app's own (studio.paths.confine)
         dims, source, entry = resolve_model(s["model"])
-        est, info = estimate(dims, s, hw, lang)
+        cfg = settings_config(s, base)
+        p = plan(cfg, target_hardware(s["target"], hw), with_duration=False)
+        if p.error is not None:
+            raise p.error
+        if cfg.method.method == "qlora" and s["target"] != "auto" and not hw.get("cuda"):
+            p.notes.append(Msg("model.qlora_target_only"))
     except StudioError as e:
         out.update(error=error_text(e, lang), verdict_md=text("model.error", lang, error=error_text(e, lang)))
         return out
-    recs = recommendations(dims, est, s, hw, lang)
-    if est.verdict == "fits":
+    recs = recommendations(p, lang)
+    if p.verdict == "fits":
         recs_md = text("model.recs_none", lang)
     elif recs:
         recs_md = text("model.recs_help", lang)
     else:
         recs_md = text("model.recs_empty", lang)
     recs_md = text("model.recs_title", lang) + "\n\n" + recs_md
-    title = text("model.peak", lang, gib=f"{est.total_gib:.1f}", verdict=text(f"model.verdict.word.{est.verdict}", lang))
-    out.update(ok=True, estimate=est, verdict=est.verdict, verdict_md=verdict_md(est, info, lang),
-               figure=memory.breakdown_figure(est, lang, title=title), components_md=components_md(est, lang),
+    title = text("model.peak", lang, gib=f"{p.total_bytes / GiB:.1f}", verdict=memory.verdict_word(p.verdict, lang))
+    out.update(ok=True, plan=p, estimate=p.estimate, verdict=p.verdict, verdict_md=verdict_md(p, lang),
+               figure=memory.breakdown_figure(p.estimate, lang, title=title), components_md=components_md(p, lang),
                notes_md=model_notes(s["model"], dims, source, entry, lang), recommendations=recs, recs_md=recs_md,
-               largest=largest_model(est, s, info, lang), model_ctx=model_context(s, est, info))
+               largest=largest_model(cfg, p, lang), model_ctx=model_context(s, p))
     return out
 
 
@@ -454,7 +354,7 @@ def use_message(res: dict, lang: str = "en") -> str:
         return "⛔ " + remote_code_refusal(m["name"]).text(lang)
     method = text("model.method." + {"full": "full", "lora": "lora"}.get(m["method"], f"qlora{m['quant_bits']}"), lang)
     return text("model.used", lang, name=m["name"], method=method, batch=m["batch_size"], length=m["max_length"],
-                verdict=text(f"model.verdict.word.{m['verdict']}", lang))
+                verdict=memory.verdict_word(m["verdict"], lang))
 
 
 # ---- the tab -------------------------------------------------------------------------------------
@@ -570,7 +470,7 @@ def build(ctx) -> dict:
         def apply(changes, *values):
             if i >= len(changes):
                 return {}
-            new = apply_change(settings_of(values), changes[i])
+            new = change_settings(normalise(settings_of(values)), changes[i])
             return {c: new[n] for n, c in zip(SETTING_NAMES, controls)}
         return apply
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import statistics
 import threading
 import time
 from functools import lru_cache
@@ -33,6 +31,9 @@ from studio import space
 from studio.paths import PRESETS_DIR, confine, keep_upload
 from studio.ui import plots
 from studio.ui.i18n import lang_of, t, text
+from studio.messages import text_of
+from studio.plan import human_seconds as human_duration
+from studio.plan import plan
 
 RECIPES_DIR = PRESETS_DIR / "recipes"
 
@@ -228,224 +229,27 @@ def human_seconds(s: float | None, lang: str = "en") -> str:
     return f"{s / 3600:.1f} 小时" if zh else f"{s / 3600:.1f} h"
 
 
-@lru_cache(maxsize=32)
-def param_counts(model_name: str, method: str, rank: int, target_modules: str) -> tuple[int, int] | None:
-    """(trainable, total) from the model's config alone: the catalog's dimensions or config.json through
-    studio.memory; if those do not cover the model, a skeleton on the meta device (no weights)."""
-    try:
-        from studio import memory
-        from studio.models.catalog import resolve_dims
-
-        dims = resolve_dims(model_name)[0]
-        total = dims.param_count
-        if method == "full":
-            return total, total
-        return memory.lora_param_count(dims, rank, target_modules), total
-    except Exception:
-        pass
-    try:
-        return _meta_param_counts(model_name, method, rank, target_modules)
-    except Exception:
-        return None
-
-
-def _meta_param_counts(model_name: str, method: str, rank: int, target_modules: str) -> tuple[int, int]:
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from studio.models.loading import resolve
-
-    config = AutoConfig.from_pretrained(resolve(model_name))
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    total = sum(p.numel() for p in model.parameters())
-    if method == "full":
-        return total, total
-    wanted = {x.strip() for x in (target_modules or "").split(",") if x.strip()}
-    every = not wanted or wanted <= {"all-linear", "all_linear", "all"}
-    lora = 0
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) and "lm_head" not in name:
-            if every or name.rsplit(".", 1)[-1] in wanted:
-                lora += rank * (mod.in_features + mod.out_features)
-    return lora, total
-
-
-@lru_cache(maxsize=16)
-def _token_lengths_cached(path: str, mtime: float, model_name: str) -> tuple[int, ...]:
-    """Tokens per row (a sample of at most 2,000 rows, scaled later), as the tokenizer of the model sees them."""
-    from studio.engine.datasets import load_rows
-
-    rows, fmt = load_rows(path)
-    step = max(1, len(rows) // 2000)
-    sample = rows[::step]
-    texts = []
-    for r in sample:
-        if "messages" in r:
-            texts.append((" ".join(str(m.get("content", "")) for m in r["messages"]), len(r["messages"])))
-        elif "chosen" in r:
-            prompt = r["prompt"] if isinstance(r["prompt"], str) else " ".join(m.get("content", "") for m in r["prompt"])
-            # DPO runs the prompt twice: once with the chosen answer, once with the rejected one.
-            texts.append((f"{prompt} {prompt} {r['chosen']} {r['rejected']}", 4))
-        else:
-            texts.append((str(r.get("text", "")), 0))
-    try:
-        from studio.models.loading import load_tokenizer
-
-        tok = load_tokenizer(model_name)
-        ids = tok([x for x, _ in texts], add_special_tokens=False)["input_ids"]
-        # ChatML-like templates add about 5 tokens per message (role name and markers)
-        return tuple(len(i) + 5 * n for i, (_, n) in zip(ids, texts))
-    except Exception:
-        return tuple(max(1, len(x) // 4) + 5 * n for x, n in texts)  # no tokenizer: about 4 characters a token
-
-
-def token_lengths(path: str, model_name: str) -> tuple[int, ...]:
-    return _token_lengths_cached(path, Path(path).stat().st_mtime, model_name)
-
-
-def _placement(cfg: RunConfig):
-    from studio.engine.device import choose
-
-    return choose(cfg.training.device, cfg.training.precision)
-
-
-def _cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-# Effective training FLOP/s when no run of this model was measured yet, deliberately conservative.
-# This CPU (2 cores, avx512_bf16) trains SmolLM2-135M LoRA at 50-90 tokens/s (FACTS.md): ~25 GFLOP/s a core.
-ASSUMED_FLOPS = {"cuda": 40e12, "mps": 3e12, "cpu_core": 25e9}
-
-
-def measured_throughput(model_name: str, device: str, stage: str) -> tuple[float, int] | None:
-    """(median tokens/s, number of runs) over recent finished runs of this model on this kind of device."""
-    found = []
-    for rd in runs.list_runs()[:50]:
-        s = runs.read_summary(rd)
-        if (s.get("model") == model_name and s.get("device") == device and s.get("stage", "sft") == stage
-                and s.get("tokens_per_second") and s.get("status") in ("completed", "stopped")):
-            found.append(float(s["tokens_per_second"]))
-        if len(found) >= 5:
-            break
-    return (statistics.median(found), len(found)) if found else None
-
-
-def plan(cfg: RunConfig, lang: str = "en") -> dict:
-    """What starting this config means: rows, steps, tokens, trainable parameters, an estimated
-    duration and the memory verdict. Every part is best effort: what cannot be known is left out."""
-    out: dict = {}
-    t, m = cfg.training, cfg.method
-    counts = param_counts(cfg.model.name, m.method, int(m.lora_rank), m.target_modules or "all-linear")
-    if counts:
-        out["trainable"], out["total"] = counts
-    f = cfg.data.train_file
-    if f and Path(f).is_file():
-        try:
-            lengths = token_lengths(f, cfg.model.name)
-            n_rows, _ = _rows_and_format(f)
-        except Exception:
-            lengths, n_rows = (), 0
-        if n_rows:
-            if cfg.data.max_rows:
-                n_rows = min(n_rows, cfg.data.max_rows)
-            if cfg.data.eval_file:
-                n_train, n_eval = n_rows, None
-            elif cfg.data.eval_share > 0 and n_rows >= 2:
-                n_eval = min(n_rows - 1, max(1, round(n_rows * cfg.data.eval_share)))
-                n_train = n_rows - n_eval
-            else:
-                n_train, n_eval = n_rows, 0
-            avg = sum(min(x, t.max_length) for x in lengths) / max(1, len(lengths))
-            per_step = max(1, t.batch_size * t.grad_accum)
-            if t.stage == "cpt":  # texts are packed into full blocks
-                steps_per_epoch = max(1, math.ceil(n_train * sum(lengths) / max(1, len(lengths)) / t.max_length / per_step))
-                tokens_per_step = per_step * t.max_length
-            else:
-                steps_per_epoch = max(1, math.ceil(n_train / per_step))
-                tokens_per_step = per_step * avg
-            steps = t.max_steps if t.max_steps > 0 else max(1, math.ceil(t.epochs * steps_per_epoch))
-            out.update(rows=n_train, eval_rows=n_eval, steps=steps, tokens=int(steps * tokens_per_step))
-    try:
-        placement = _placement(cfg)
-        out["device"] = placement.device
-    except Exception:
-        placement = None
-    if "tokens" in out and placement is not None:
-        measured = measured_throughput(cfg.model.name, placement.device, t.stage)
-        if measured:
-            tps, n = measured
-            out["basis"] = text("train.basis.measured", lang, tps=f"{tps:.0f}", n=n)
-        else:
-            total = out.get("total") or 0
-            per_token = (6 if m.method == "full" else 4) * max(total, 1)  # forward + backward FLOPs a token
-            if placement.device == "cuda":
-                rate = ASSUMED_FLOPS["cuda"]
-            elif placement.device == "mps":
-                rate = ASSUMED_FLOPS["mps"]
-            else:
-                rate = ASSUMED_FLOPS["cpu_core"] * _cpu_cores()
-            tps = rate / per_token if total else None
-            if tps:
-                out["basis"] = text("train.basis.assumed", lang, tps=f"{tps:.0f}")
-        if tps:
-            # + loading the model, and one validation pass an epoch (forward only: ~1/3 the cost)
-            evals = (out.get("eval_rows") or 0) * (out["tokens"] / max(1, out["steps"] * t.batch_size * t.grad_accum))
-            n_epochs = max(1, math.ceil(t.epochs)) if not t.max_steps else 1
-            out["seconds"] = 15 + out["tokens"] / tps + n_epochs * evals / (3 * tps)
-            out["tps"] = tps
-    out["memory"] = memory_verdict(cfg, placement)
-    return out
-
-
-def memory_verdict(cfg: RunConfig, placement=None) -> dict | None:
-    """{"need", "have", "verdict"} for these settings on this machine, from the model's config alone."""
-    try:
-        import psutil
-
-        from studio import memory
-        from studio.engine.trainers import want_gradient_checkpointing
-        from studio.models.catalog import resolve_dims
-
-        placement = placement or _placement(cfg)
-        dims = resolve_dims(cfg.model.name)[0]
-        if placement.device == "cuda":
-            import torch
-
-            capacity = int(torch.cuda.mem_get_info()[1])
-        else:
-            capacity = int(psutil.virtual_memory().total)
-        gc_on, _ = want_gradient_checkpointing(cfg, placement.device)
-        est = memory.estimate_for_run(cfg, dims, device=placement.device, capacity_bytes=capacity,
-                                      precision=placement.precision, gradient_checkpointing=gc_on)
-        return {"need": est.total_bytes, "have": capacity, "verdict": est.verdict}
-    except Exception:
-        return None
-
-
-def plan_markdown(cfg: RunConfig, model_ctx: dict | None = None, lang: str = "en") -> str:
-    p = plan(cfg, lang)
+def plan_markdown(cfg: RunConfig, lang: str = "en") -> str:
+    """The run plan (studio.plan, the same one the Model tab, `studio estimate` and the trainer use) in words."""
+    p = plan(cfg)
     lines = [text("train.model_line", lang, model=cfg.model.name, method=cfg.method.method.upper())]
-    mem = p.get("memory")
-    if mem and mem.get("verdict"):
-        lines.append(text("train.memory_line", lang, need=_gib(mem["need"]), have=_gib(mem["have"]),
-                          verdict=text(f"train.verdict.{mem['verdict']}", lang)))
-    elif (model_ctx or {}).get("verdict"):
-        lines.append(text("train.memory_tab", lang, verdict=model_ctx["verdict"]))
-    if "trainable" in p:
-        share = p["trainable"] / max(1, p["total"])
-        lines.append(text("train.params_line", lang, trainable=_fmt_int(p["trainable"]), total=_fmt_int(p["total"]),
+    if p.estimate is not None and p.verdict:
+        lines.append(text("train.memory_line", lang, need=_gib(p.total_bytes), have=_gib(p.capacity_bytes),
+                          where=p.where.text(lang), verdict=text(f"train.verdict.{p.verdict}", lang)))
+        lines.append(text("model.precision_line", lang, weights=p.weights.upper(), precision=p.precision.upper()))
+        lines.append(p.gc_reason.text(lang))
+    elif p.error is not None:
+        lines.append(text("train.memory_unknown", lang, error=p.error.text(lang)))
+    if p.trainable_params:
+        share = p.trainable_params / max(1, p.total_params)
+        lines.append(text("train.params_line", lang, trainable=_fmt_int(p.trainable_params), total=_fmt_int(p.total_params),
                           share=f"{100 * share:.2f}%"))
-    if "steps" in p:
-        lines.append(text("train.plan_line", lang, rows=p["rows"], val=p["eval_rows"] if p["eval_rows"] is not None else "—",
-                          steps=p["steps"], tokens=f"{p['tokens']:,}"))
-    if "seconds" in p:
-        lines.append(text("train.duration_line", lang, duration=human_seconds(p["seconds"], lang),
-                          device=p.get("device", "?").upper(), basis=p.get("basis", "")))
+    if p.steps:
+        lines.append(text("train.plan_line", lang, rows=p.rows, val=p.eval_rows if p.eval_rows is not None else "—",
+                          steps=p.steps, tokens=f"{p.tokens:,}"))
+    if p.duration_s:
+        lines.append(text("train.duration_line", lang, duration=text_of(human_duration(p.duration_s), lang),
+                          device=p.device.upper(), basis=p.speed_basis.text(lang)))
     return "\n\n".join(lines)
 
 
@@ -937,7 +741,7 @@ def build(ctx) -> dict:
     # the plan never trails behind a chain of change events.
     def plan_for(values: dict, b: dict, lang: str, model_ctx: dict | None = None) -> str:
         try:
-            return plan_markdown(space.confine_config_paths(build_config(values, b)), model_ctx, lang)
+            return plan_markdown(space.confine_config_paths(build_config(values, b)), lang)
         except StudioError as e:
             return error_text(e, lang)
 

@@ -58,53 +58,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 "(JSON: loss, studio_train_loss, studio_train_total_bytes).")
 
 
-def run(args: argparse.Namespace) -> int:
-    from studio.models import catalog
+def _config(args: argparse.Namespace):
+    """The run these flags describe, for the run plan (studio.plan): what `studio train` would do."""
+    from studio.config import RunConfig
 
-    if args.batch_size < 1:
-        raise StudioError(f"The batch size must be at least 1, got {args.batch_size}.",
-                          f"批量大小至少为 1，收到的是 {args.batch_size}。")
-    if args.seq_len < 1:
-        raise StudioError(f"The sequence length must be at least 1, got {args.seq_len}.",
-                          f"序列长度至少为 1，收到的是 {args.seq_len}。")
-    if args.grad_accum < 1:
-        raise StudioError(f"Gradient accumulation must be at least 1, got {args.grad_accum}.",
-                          f"梯度累积至少为 1，收到的是 {args.grad_accum}。")
-    if args.lora_rank < 1:
-        raise StudioError(f"The LoRA rank must be at least 1, got {args.lora_rank}.",
-                          f"LoRA 秩至少为 1，收到的是 {args.lora_rank}。")
+    cfg = RunConfig()
+    cfg.model.name = args.model
+    m, t = cfg.method, cfg.training
+    m.method, m.lora_rank, m.target_modules, m.quant_bits = args.method, args.lora_rank, args.target_modules, args.quant_bits
+    t.batch_size, t.max_length, t.grad_accum = args.batch_size, args.seq_len, args.grad_accum
+    t.gradient_checkpointing = "on" if args.gradient_checkpointing else "off"
+    t.precision, t.optimizer, t.packing, t.stage = args.precision or "auto", args.optimizer, args.packing, args.stage
+    t.device = "cpu" if args.cpu else "cuda"
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio import hardware
+    from studio.models import catalog
+    from studio.plan import plan
+
+    for what, value in (("batch_size", args.batch_size), ("seq_len", args.seq_len), ("grad_accum", args.grad_accum),
+                        ("lora_rank", args.lora_rank)):
+        if value < 1:
+            raise StudioError(f"memory.error.{what}", value=value)
     if args.gpu_memory_gib is not None and not args.gpu_memory_gib > 0:
-        raise StudioError(f"--gpu-memory-gib must be a positive number of GiB, got {args.gpu_memory_gib}.",
-                          f"--gpu-memory-gib 必须是以 GiB 为单位的正数，收到的是 {args.gpu_memory_gib}。")
+        raise StudioError("estimate.error.gpu_memory", value=args.gpu_memory_gib)
     if args.cpu and args.method == "qlora":
-        raise StudioError("QLoRA needs an NVIDIA GPU; on a CPU choose lora or full.",
-                          "QLoRA 需要 NVIDIA GPU；在 CPU 上请选择 lora 或 full。")
+        raise StudioError("estimate.error.qlora_cpu")
 
     dims, source = catalog.resolve_dims(args.model)
-    device = "cpu" if args.cpu else "cuda"
-    capacity = None
-    capacity_source = None
-    if args.gpu_memory_gib is not None:
-        capacity = int(args.gpu_memory_gib * memory.GiB)
-        capacity_source = "given"
-    else:
-        from studio import hardware
-
-        hw = hardware.detect()
-        if args.cpu:
-            capacity = hardware.capacity_bytes(hw, "cpu")
-            capacity_source = "RAM" if capacity else None
-        elif hw.get("cuda"):
-            capacity = hardware.capacity_bytes(hw, "cuda")
-            capacity_source = hw["gpus"][0]["name"]
-    precision = args.precision or ("fp32" if args.cpu else "bf16")
-    setup = dict(batch_size=args.batch_size, seq_len=args.seq_len, gradient_checkpointing=args.gradient_checkpointing,
-                 precision=precision, optimizer=args.optimizer, lora_rank=args.lora_rank,
-                 target_modules=args.target_modules, quant_bits=args.quant_bits, grad_accum=args.grad_accum,
-                 packing=args.packing, stage=args.stage, device=device, capacity_bytes=capacity)
-    est = memory.estimate(dims, args.method, loss=args.loss, **setup)
-    train_loss = memory.engine_loss()  # what `studio train` (and the Model tab) assume
-    train_est = est if train_loss == args.loss else memory.estimate(dims, args.method, loss=train_loss, **setup)
+    hw = hardware.detect()
+    if args.gpu_memory_gib is not None:  # the size given: a GPU of that size, or that much RAM with --cpu
+        size = int(args.gpu_memory_gib * memory.GiB)
+        hw = {**hw, "ram_for_app_bytes": size} if args.cpu else hardware.described_gpu(args.gpu_memory_gib)
+    p = plan(_config(args), hw, with_duration=False)
+    if p.error is not None:
+        raise p.error
+    train = p.estimate  # what `studio train` (and every screen) plans: TRL's loss head
+    # --loss hf describes a plain transformers loop: the model's own loss, and packing only when asked for.
+    setup = {k: v for k, v in train.setup.items() if k not in ("method", "loss", "packing")}
+    est = train if args.loss == train.setup["loss"] else memory.estimate(
+        dims, args.method, loss=args.loss, packing=args.packing or args.stage == "cpt",
+        capacity_bytes=train.capacity_bytes, **setup)
+    capacity = est.capacity_bytes
     recs = memory.recommendations(dims, est, catalog_models=catalog.load()) if capacity else []
     best = None
     if capacity:
@@ -113,22 +110,24 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         out = est.to_dict()
-        out.update(model=args.model, source=source, capacity_source=capacity_source,
+        out.update(model=args.model, source=source, capacity_source=p.where.text("en") if capacity else None,
                    recommendations=[r.text for r in recs], recommendation_details=[r.to_dict() for r in recs],
-                   largest_fitting_catalog_model=best, loss=args.loss, studio_train_loss=train_loss,
-                   studio_train_total_bytes=int(train_est.total_bytes), studio_train_verdict=train_est.verdict)
+                   largest_fitting_catalog_model=best, loss=args.loss, studio_train_loss=train.setup["loss"],
+                   studio_train_total_bytes=int(train.total_bytes), studio_train_verdict=train.verdict,
+                   plan=p.to_dict())
         print(json.dumps(out, ensure_ascii=False))
         return 0
 
     print(f"{args.model} ({source}), {args.method}, batch {args.batch_size} x {args.seq_len} tokens, "
-          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, {precision}:")
+          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}, {p.weights} weights, "
+          f"{p.precision} compute:")
     print(memory.fmt_table(est))
     print(f"Loss head assumed: {LOSS_WORDS[args.loss]}.")
-    train_verdict = f", {train_est.verdict}" if train_est.verdict else ""
-    print(f"With `studio train`, which uses {LOSS_WORDS[train_loss]}: "
-          f"{memory.format_bytes(train_est.total_bytes)}{train_verdict}.")
+    train_verdict = f", {train.verdict}" if train.verdict else ""
+    print(f"With `studio train`, which uses {LOSS_WORDS[train.setup['loss']]}: "
+          f"{memory.format_bytes(train.total_bytes)}{train_verdict}.")
     if capacity:
-        print(f"Device: {capacity / memory.GiB:.1f} GiB ({capacity_source}); 90% is usable: {est.verdict}.")
+        print(f"Device: {capacity / memory.GiB:.1f} GiB ({p.where.text('en')}); 90% is usable: {est.verdict}.")
         if recs:
             print("To make it fit, cheapest first:")
             for r in recs:
