@@ -113,9 +113,26 @@ class Msg:
         return cls(d["id"], **{k: _revive(v) for k, v in (d.get("params") or {}).items()})
 
 
+class Paragraph:
+    """Sentences shown together (a Msg parameter): joined with the language's sentence separator."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: Iterable[Any]):
+        self.items = list(items)
+
+    def text(self, lang: str = SOURCE) -> str:
+        return join(self.items, lang)
+
+    def __str__(self) -> str:
+        return self.text(SOURCE)
+
+
 def _plain(v: Any) -> Any:
     if isinstance(v, Msg):
         return v.to_dict()
+    if isinstance(v, Paragraph):
+        return {"paragraph": [_plain(x) for x in v.items]}
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
     if isinstance(v, (str, int, float, bool)) or v is None:
@@ -126,6 +143,8 @@ def _plain(v: Any) -> Any:
 def _revive(v: Any) -> Any:
     if isinstance(v, dict) and "id" in v and has(str(v["id"])):
         return Msg.from_dict(v)
+    if isinstance(v, dict) and "paragraph" in v:
+        return Paragraph(_revive(x) for x in v["paragraph"])
     if isinstance(v, list):
         return [_revive(x) for x in v]
     return v

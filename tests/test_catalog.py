@@ -39,8 +39,8 @@ def test_entry_is_complete(entry):
     assert entry.id and entry.id == entry.id.lower() and " " not in entry.id
     assert "/" in entry.hub_id
     assert entry.languages and entry.licence
-    assert entry.notes.strip() and entry.notes_zh.strip()
-    assert entry.kind in ("instruct", "base") and entry.kind_note and entry.kind_note_zh
+    assert entry.notes().strip() and entry.notes("zh").strip() and entry.notes("zh") != entry.notes()
+    assert entry.kind in ("instruct", "base") and entry.kind_note() and entry.kind_note("zh") != entry.kind_note()
     assert isinstance(entry.needs_remote_code, bool)
     d = entry.dims
     assert d.num_attention_heads % d.num_key_value_heads == 0

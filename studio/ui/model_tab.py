@@ -142,14 +142,11 @@ def _chat_template(folder: Path) -> bool | None:
 
 def model_notes(name: str, dims: memory.ModelDims, source: str, entry, lang: str = "en") -> str:
     """What the person should know about this model: language, licence, size, base vs instruct, remote code."""
-    zh = lang == "zh"
     if entry is not None:
         lines = [f"**{entry.hub_id}** · {entry.size_label} · {text('model.kind.' + entry.kind, lang)} · "
-                 f"{', '.join(entry.languages)} · {entry.licence}",
-                 entry.notes_zh if zh else entry.notes]
-        kind_note = entry.kind_note_zh if zh else entry.kind_note
-        if kind_note:
-            lines.append(f"*{text('model.kind.' + entry.kind, lang)}*: {kind_note}")
+                 f"{text('list.separator', lang).join(entry.languages)} · {entry.licence}",
+                 entry.notes(lang),
+                 text("model.kind_note", lang, kind=text("model.kind." + entry.kind, lang), note=entry.kind_note(lang))]
         if entry.needs_remote_code:
             lines.append(_remote_code_note(lang))
         if "gated" in entry.licence.lower():
@@ -173,8 +170,8 @@ def _remote_code_note(lang: str) -> str:
 def catalog_frame(query: str = "", lang: str = "en") -> pd.DataFrame:
     """The catalog as a table, filtered by `query` (every word must match; see catalog.search)."""
     cols = [text(f"model.col.{c}", lang) for c in ("id", "size", "kind", "languages", "licence", "remote")]
-    rows = [[e.id, e.size_label, text(f"model.kind.{e.kind}", lang).split(" (")[0].split("（")[0],
-             ", ".join(e.languages), e.licence, text("model.yes" if e.needs_remote_code else "model.no", lang)]
+    rows = [[e.id, e.size_label, text(f"catalog.kind.{e.kind}", lang),
+             text("list.separator", lang).join(e.languages), e.licence, text("model.yes" if e.needs_remote_code else "model.no", lang)]
             for e in catalog.search(query or "")]
     return pd.DataFrame(rows, columns=cols)
 
