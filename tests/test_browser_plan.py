@@ -1,0 +1,49 @@
+"""One figure for one run: the Model tab's verdict and the Train tab's plan show the same memory figure,
+before and after a page reload, in a real browser."""
+
+import re
+
+import pytest
+
+from test_browser_journey import app_url, home  # noqa: F401  (fixtures)
+from test_browser_train import ARGS, CHROMIUM
+
+pytestmark = [pytest.mark.browser]
+
+
+def _gib(text: str) -> str:
+    return re.search(r"(\d+\.\d) GiB", text).group(1)
+
+
+def test_the_model_and_train_tabs_show_the_same_figure_across_a_reload(app_url, home):  # noqa: F811
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        try:
+            seen = []
+            for _ in range(2):
+                page.goto(app_url)
+                tabs = page.get_by_role("tab")
+                tabs.nth(1).click()
+                verdict = page.locator("#model-verdict")
+                expect(verdict).to_contain_text("GiB", timeout=60_000)
+                default = verdict.inner_text()
+                batch = page.locator("#model-batch input[type=number]")
+                batch.fill("4")
+                batch.press("Tab")
+                expect(verdict).not_to_contain_text(f"{_gib(default)} GiB", timeout=30_000)
+                expect(verdict).to_contain_text("GiB", timeout=30_000)
+                model_figure = _gib(verdict.inner_text())
+                page.locator("#model-use").click()
+                expect(page.locator("#model-used")).to_contain_text("Sent to the Train tab", timeout=60_000)
+                tabs.nth(2).click()
+                plan = page.locator("#train-plan")
+                expect(plan).to_contain_text(f"{model_figure} GiB", timeout=60_000)
+                seen.append((model_figure, _gib(plan.inner_text())))
+        finally:
+            browser.close()
+    (first, second) = seen
+    assert first[0] == first[1], f"Model tab {first[0]} GiB, Train tab {first[1]} GiB"
+    assert first == second, f"before the reload {first}, after {second}"
