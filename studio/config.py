@@ -83,7 +83,10 @@ class TrainingConfig:
     packing: bool = False
     dpo_beta: float = 0.1
     logging_steps: int = 1
-    eval_every_epoch: bool = True
+    eval_every_epoch: bool = True  # whether to evaluate at all (when there are validation rows)
+    eval_steps: int | None = None  # evaluate every N steps; None (empty) or 0 = studio.engine.best's default schedule
+    early_stopping_patience: int = 0  # evaluations without improvement before stopping; 0 = off
+    final_adapter: str = "best"  # best | last: the weights the run keeps
     save_minutes: float = 10.0
 
 
@@ -203,6 +206,12 @@ class RunConfig:
             problem("config.problem.epochs")
         if t.max_steps < 0:
             problem("config.problem.max_steps")
+        if (t.eval_steps or 0) < 0:
+            problem("config.problem.eval_steps")
+        if t.early_stopping_patience < 0:
+            problem("config.problem.patience")
+        if t.final_adapter not in ("best", "last"):
+            problem("config.problem.final_adapter", value=t.final_adapter)
         if not (0 <= d.eval_share < 0.9):
             problem("config.problem.eval_share")
         if m.method in ("lora", "qlora"):
@@ -244,9 +253,11 @@ def _from_section(cls, values: dict, section: str):
 
 def _coerce(value, default, where: str):
     """YAML gives 2e-4 as a string in some writers, and 'auto' where we hold strings: coerce to the default's type."""
-    if value is None:
+    if value is None or (default is None and value == ""):
         return default
     try:
+        if default is None:  # an optional whole number (training.eval_steps)
+            return int(value)
         if isinstance(default, bool):
             if isinstance(value, str):
                 if value.lower() in ("true", "yes", "on", "1"):

@@ -17,12 +17,14 @@ Choices that differ from TRL's defaults, and why:
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 from transformers import TrainerCallback
 
 from studio.config import HF_OPTIM, RunConfig
+from studio.engine import best
 from studio.engine.metrics import StudioCallback
 from studio.messages import Msg
 
@@ -101,7 +103,10 @@ def common_args(cfg: RunConfig, run_dir, placement, has_eval: bool, gradient_che
         save_total_limit=None,  # KeepEpochCheckpoints prunes instead: every epoch kept, superseded timed saves not
         logging_nan_inf_filter=False,  # the NaN guard must see a NaN loss, not the average of earlier ones
         optim=HF_OPTIM.get(t.optimizer, "adamw_torch"),
-        eval_strategy="epoch" if has_eval and t.eval_every_epoch else "no",
+        # Evaluate every eval_steps; the default schedule (several times an epoch) is set in build_trainer,
+        # once the packed dataset's length is known.
+        eval_strategy="steps" if has_eval and t.eval_every_epoch else "no",
+        eval_steps=t.eval_steps or 1,
         report_to="none",
         disable_tqdm=True,
         log_level=TRAINER_LOG_LEVEL,
@@ -190,6 +195,8 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
     has_eval = bool(eval_rows)
     args = common_args(cfg, run_dir, placement, has_eval, gc_on)
     callbacks = [StudioCallback(job), KeepEpochCheckpoints()]
+    if has_eval:
+        callbacks.append(best.KeepBest(run_dir, patience=t.early_stopping_patience, keep=t.final_adapter, say=job._say))
     peft_config = _peft_config(cfg)
 
     if t.stage == "dpo":
@@ -221,6 +228,9 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
         sargs = SFTConfig(**args, max_length=t.max_length, **extra)
         trainer = SFTTrainer(model=model, args=sargs, train_dataset=train_ds, eval_dataset=eval_ds,
                              processing_class=tok, peft_config=peft_config, callbacks=callbacks)
+    if has_eval and not t.eval_steps:
+        per_step = t.batch_size * t.grad_accum * max(1, trainer.args.world_size)
+        trainer.args.eval_steps = best.default_eval_steps(math.ceil(len(trainer.train_dataset) / per_step))
     # The Trainer prints every log dict when its own progress bar is off; our callback reports instead.
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 

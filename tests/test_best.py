@@ -1,0 +1,71 @@
+"""Early stopping and the best checkpoint, on a tiny model built to overfit: a few dozen rows, many epochs,
+a high learning rate."""
+
+import json
+import math
+
+from studio.config import RunConfig
+from studio.engine.best import best_eval, default_eval_steps
+from studio.engine.job import Job
+from studio.engine.runs import read_metrics
+
+QA = [("What colour is the sky?", "blue"), ("Two plus two?", "four"), ("Capital of France?", "Paris"),
+      ("Opposite of hot?", "cold"), ("A baby cat is a?", "kitten"), ("Frozen water is?", "ice")]
+
+
+def _rows(path, n):
+    path.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"{QA[i % 6][0]} #{i}"},
+                                                     {"role": "assistant", "content": f"{QA[i % 6][1]} {i * 7919 % 97}"}]})
+                            + "\n" for i in range(n)))
+    return path
+
+
+def _overfit_cfg(tiny_model_dir, data, **training):
+    cfg = RunConfig()
+    cfg.model.name, cfg.data.train_file, cfg.data.eval_share = str(tiny_model_dir), str(data), 0.25
+    t = dict(epochs=12, batch_size=4, max_length=48, learning_rate=3e-2, warmup_ratio=0.0, scheduler="constant", eval_steps=2)
+    for k, v in {**t, **training}.items():
+        setattr(cfg.training, k, v)
+    return cfg
+
+
+def test_best_eval_is_the_lowest_finite_validation_loss():
+    events = [{"step": 1, "loss": 3.0}, {"step": 2, "eval_loss": 2.5}, {"step": 4, "eval_loss": 2.1},
+              {"step": 6, "eval_loss": float("nan")}, {"step": 8, "eval_loss": 2.4}]
+    assert best_eval(events) == (4, 2.1)
+    assert best_eval([{"step": 1, "loss": 1.0}]) is None
+    assert default_eval_steps(10) == 3 and default_eval_steps(1) == 1
+
+
+def test_config_holds_the_contract_keys():
+    cfg = RunConfig.from_yaml("training:\n  eval_steps:\n  early_stopping_patience: 3\n")
+    assert cfg.training.eval_steps is None and cfg.training.early_stopping_patience == 3
+    assert cfg.training.final_adapter == "best"
+    assert RunConfig.from_yaml("training:\n  eval_steps: 5\n").training.eval_steps == 5
+    cfg.training.final_adapter = "middle"
+    assert any("best or last" in p.text() for p in cfg.validate({"cuda": False}))
+
+
+def test_an_overfitting_run_stops_early_and_keeps_its_best_weights(tiny_model_dir, tmp_path):
+    data = _rows(tmp_path / "d.jsonl", 32)
+    job = Job(_overfit_cfg(tiny_model_dir, data, early_stopping_patience=3), output_dir=tmp_path / "runs").start()
+    assert job.wait(600)
+    events = read_metrics(job.run_dir)
+    evals = [e for e in events if "eval_loss" in e]
+    step, loss = best_eval(events)
+    last_step = max(e["step"] for e in events)
+    planned = 12 * math.ceil(24 / 4)
+    assert last_step < planned  # stopped early
+    assert evals[-1]["eval_loss"] > loss and step < last_step  # it had turned worse: overfitting
+    assert sum(1 for e in evals if e["step"] > step) >= 3  # patience 3
+    assert (job.run_dir / "best" / "weights.safetensors").is_file()
+    # the adapter kept is the best one: evaluating it gives the best validation loss
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    from safetensors.torch import load_file
+
+    best = load_file(str(job.run_dir / "best" / "weights.safetensors"))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), str(job.run_dir / "adapter"))
+    params = dict(model.named_parameters())
+    name = next(n for n in best if "lora_A" in n)
+    assert params[name].detach().float().allclose(best[name].float())
