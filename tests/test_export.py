@@ -19,6 +19,7 @@ import yaml
 
 from studio.config import RunConfig
 from studio.errors import StudioError
+from studio.messages import Msg
 from studio.paths import PRESETS_DIR, REPO_ROOT
 
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -192,7 +193,7 @@ def test_merged_model_gives_the_same_greedy_outputs(tiny, tmp_path):
     seen = []
     folder = merge_model(run, tmp_path, progress=lambda f, m: seen.append((f, m)))
     assert folder == tmp_path / "merged"
-    assert seen[-1] == (1.0, "Merged model saved") and any("CPU" in m for _, m in seen)
+    assert seen[-1] == (1.0, Msg("export.progress.merged_done")) and any("CPU" in str(m) for _, m in seen)
     assert (folder / "model.safetensors").is_file() and not (folder / "adapter_config.json").exists()
     with safe_open(folder / "model.safetensors", framework="pt") as f:
         assert not any("lora" in k for k in f.keys())
