@@ -408,3 +408,27 @@ def test_embedded_model_export_merge_and_gguf(tmp_path):
         from_gguf = gguf_model.generate(prompt, **gen)
     assert torch.equal(merged, ref)
     assert torch.equal(from_gguf, ref)
+
+
+def test_model_card_in_chinese_has_no_english_sentence(tiny):
+    """The card is written in the language asked for: in Chinese, what is left in Latin letters outside code
+    and front matter is names (LoRA, Fine-tuning Studio), identifiers (exact_match, cosine) and units."""
+    import re
+
+    from studio.export import model_card
+    from studio.messages import say
+
+    run, _ = tiny
+    card = model_card(run, lang="zh")
+    assert card.split("---\n", 2)[1] == model_card(run).split("---\n", 2)[1]  # the Hub metadata is the same
+    prose = card.split("---\n", 2)[2]
+    prose = re.sub(r"```.*?```", "", prose, flags=re.S)  # code: commands, the config, the usage example
+    prose = re.sub(r"`[^`]*`|\[[^\]]*\]\([^)]*\)", "", prose)  # inline code, links
+    assert say("export.card.h.limits", "zh") in card and say("export.card.lower", "zh") in card
+    assert re.search(r"[\u4e00-\u9fff]", prose)
+    names = {"Fine-tuning Studio", "PyTorch FSDP", "LoRA alpha", "LoRA dropout", "DPO beta"}
+    for name in names:
+        prose = prose.replace(name, "")
+    sentences = re.findall(r"[A-Za-z][A-Za-z'-]*(?:[ ,]+[A-Za-z][A-Za-z'-]*){2,}", prose)
+    assert sentences == [], sentences
+    assert "your question" not in card.lower() and "你的问题" in card  # the usage example asks in Chinese too

@@ -15,7 +15,7 @@ from studio.evaluate.checks import read_eval
 from studio.evaluate.generate import DeviceBusy
 from studio.evaluate.runs import checked_run
 from studio.evaluate.tally import Tally, rating_summary, tally, tally_by_voter
-from studio.messages import say
+from studio.messages import Msg, say
 
 
 def message(e: BaseException, lang: str) -> str:
@@ -115,8 +115,10 @@ def metrics_view(result: dict, lang: str = "en") -> dict:
                           say("compare.col.reference", lang): r.get("reference"),
                           say("compare.col.base_answer", lang): r.get("base"),
                           say("compare.col.ft_answer", lang): r.get("finetuned"),
-                          "ROUGE-L " + say("compare.col.base", lang): round(100 * (r.get("rouge_l_base") or 0), 1),
-                          "ROUGE-L " + say("compare.col.finetuned", lang): round(100 * (r.get("rouge_l_finetuned") or 0), 1)}
+                          say("compare.col.rouge", lang, model=Msg("compare.col.base")):
+                              round(100 * (r.get("rouge_l_base") or 0), 1),
+                          say("compare.col.rouge", lang, model=Msg("compare.col.finetuned")):
+                              round(100 * (r.get("rouge_l_finetuned") or 0), 1)}
                          for r in result.get("rows", [])])
     b, f = result["base"], result["finetuned"]
     md = say("compare.scored", lang, n=result.get("n", len(result.get("rows", []))),
