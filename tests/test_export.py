@@ -432,3 +432,30 @@ def test_model_card_in_chinese_has_no_english_sentence(tiny):
     sentences = re.findall(r"[A-Za-z][A-Za-z'-]*(?:[ ,]+[A-Za-z][A-Za-z'-]*){2,}", prose)
     assert sentences == [], sentences
     assert "your question" not in card.lower() and "你的问题" in card  # the usage example asks in Chinese too
+
+
+def test_every_export_progress_message_is_a_catalog_message():
+    """Each `progress(fraction, message)` call in studio/export/ (and `p(...)`, a step's share of the bar) passes
+    `Msg("export.<id>", ...)` or forwards a message it was given: the tab shows it in the reader's language,
+    the CLI in English. (Replaces tests/test_i18n_progress.py, which scanned the old studio/export.py.)"""
+    import ast
+
+    from studio.messages import has
+
+    calls, bad = 0, []
+    for path in sorted((REPO_ROOT / "studio" / "export").glob("*.py")):
+        src = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(src)):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("progress", "p")
+                    and len(node.args) >= 2):
+                continue
+            calls += 1
+            msg = node.args[1]
+            if isinstance(msg, ast.Name):
+                continue
+            ok = (isinstance(msg, ast.Call) and getattr(msg.func, "id", None) == "Msg" and msg.args
+                  and isinstance(msg.args[0], ast.Constant) and has(msg.args[0].value))
+            if not ok:
+                bad.append(f"{path.name}:{node.lineno} {ast.get_source_segment(src, node)}")
+    assert calls >= 18  # the scan really finds them
+    assert bad == []

@@ -38,11 +38,11 @@ def message(e: BaseException, lang: str, token: str | None = None) -> str:
     return "⚠️ " + scrub(text, token)
 
 
-def in_lang(progress: Progress | None, lang: str):
-    """The engine's progress messages (Msg) as text in the reader's language."""
-    if progress is None:
+def in_lang(show: Progress | None, lang: str):
+    """The engine's progress messages (Msg) as text in the reader's language, for `show`."""
+    if show is None:
         return None
-    return lambda fraction, msg: progress(fraction, msg.text(lang) if hasattr(msg, "text") else str(msg))
+    return lambda fraction, msg: show(fraction, msg.text(lang) if hasattr(msg, "text") else str(msg))
 
 
 def gguf_problem(run_dir: str | Path, lang: str = "en") -> str | None:
