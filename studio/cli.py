@@ -17,7 +17,7 @@ COMMANDS = {
     "estimate": ("studio.memory.cli", "estimate peak training memory and whether it fits"),
     "clean": ("studio.data.cli", "clean a data file into canonical JSONL with a report"),
     "eval": ("studio.evaluate.cli", "score base vs fine-tuned on the same rows"),
-    "export": ("studio.export_cli", "export the adapter, a merged model, a model card; push to the Hub"),
+    "export": ("studio.export.cli", "export the adapter, a merged model, a model card; push to the Hub"),
 }
 
 

@@ -139,7 +139,7 @@ def test_training_run_blocks_generation_politely():
     with pytest.raises(DeviceBusy) as err:
         with device_turn(lambda: True):
             pass
-    assert "training" in str(err.value).lower() and "训练" in err.value.message_zh
+    assert "training" in str(err.value).lower() and "训练" in err.value.text("zh")
     assert DEVICE_LOCK.queued() == 0  # a refusal holds nothing
 
 

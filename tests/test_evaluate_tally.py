@@ -45,7 +45,7 @@ def test_tally_counts_ties_and_both_bad_apart():
                             "(plus 3 ties, 1 both bad): a clear improvement.")
     assert "78%" in t.sentence("zh") and "明显提升" in t.sentence("zh")
     d = t.to_dict()
-    assert d["ci_low"] == pytest.approx(0.5924, abs=1e-4) and d["sentence_zh"]
+    assert d["ci_low"] == pytest.approx(0.5924, abs=1e-4) and d["message"]["id"] == "eval.tally.sentence"
 
 
 def test_tally_verdicts():

@@ -88,7 +88,7 @@ def test_gguf_refuses_what_it_cannot_write_well(merged, tmp_path):
     shutil.copytree(merged, other)
     cfg = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**cfg, "model_type": "qwen2"}))
-    assert "convert_hf_to_gguf.py" in gguf_support(other)
+    assert "convert_hf_to_gguf.py" in gguf_support(other).text("en")
     with pytest.raises(StudioError, match="Llama-architecture"):
         export_gguf(other, tmp_path / "x.gguf")
     assert not (tmp_path / "x.gguf").exists()

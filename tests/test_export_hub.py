@@ -132,7 +132,7 @@ def test_push_sends_the_token_only_in_the_header(tiny_run, tmp_path, monkeypatch
     pushed_config = hub.files["rerun/config.yaml"].decode()
     assert "train_file: data/train.jsonl" in pushed_config and str(root) not in pushed_config
     assert b"library_name: peft" in hub.files["README.md"]
-    assert any("Uploading" in m for m in seen)
+    assert any("Uploading" in str(m) for m in seen)
 
     for content in hub.files.values():
         assert TOKEN.encode() not in content

@@ -110,7 +110,7 @@ class Arena:
         public view with empty answers. Call `stream(round_id)` to generate."""
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
         if not messages or not any(m["role"] == "user" and str(m.get("content", "")).strip() for m in messages):
-            raise StudioError("Write a prompt first.", "请先输入提示词。")
+            raise StudioError("compare.no_prompt")
         first = self.rng.choice(("base", "finetuned"))
         sides = {"A": first, "B": "finetuned" if first == "base" else "base"}
         rnd = Round(secrets.token_urlsafe(12), messages, sides, settings or self.settings)
@@ -126,7 +126,7 @@ class Arena:
         rnd = self._get(round_id)
         with self._lock:
             if rnd.started:
-                raise StudioError("This round is already being answered.", "这一轮已经在回答中了。")
+                raise StudioError("eval.error.streaming")
             rnd.started = True
         try:
             with device_turn(self.is_busy):
@@ -152,27 +152,24 @@ class Arena:
         with self._lock:
             rnd = self._rounds.get(round_id)
         if rnd is None:
-            raise StudioError("This comparison is no longer available (the app restarted or it is too old). "
-                              "Ask the prompt again.",
-                              "这次对比已经失效了（应用重启过，或者时间太久）。请重新提问。")
+            raise StudioError("eval.error.round_gone")
         return rnd
 
     def _ready(self, round_id: str) -> Round:
         rnd = self._get(round_id)
         if not rnd.done:
-            raise StudioError("Wait until both answers are complete before judging them.",
-                              "请等两个回答都生成完，再来评判。")
+            raise StudioError("eval.error.not_ready")
         return rnd
 
     # ---- judging ---------------------------------------------------------------------------------
     def vote(self, round_id: str, choice: str, voter_id: str) -> dict:
         """Record the vote durably, then reveal: {"round_id", "vote", "sides", "winner", "tally"}."""
         if choice not in votes_mod.CHOICES:
-            raise StudioError("Vote A, B, tie or both bad.", "请投 A、B、平手或都不好。")
+            raise StudioError("eval.error.bad_vote")
         rnd = self._ready(round_id)
         with self._lock:
             if voter_id in rnd.voters:
-                raise StudioError("You already voted on this round.", "你已经为这一轮投过票了。")
+                raise StudioError("eval.error.voted")
             rnd.voters.add(voter_id)
         record = {"kind": "vote", **rnd.record(voter_id), "vote": choice,
                   "winner": votes_mod.winner_of(choice, rnd.sides)}
@@ -194,13 +191,12 @@ class Arena:
             except (TypeError, ValueError):
                 score = 0.0
             if not (score.is_integer() and 1 <= score <= 5):
-                raise StudioError("Score each answer from 1 (poor) to 5 (excellent).",
-                                  "请给每个回答打 1（差）到 5（优秀）分。")
+                raise StudioError("eval.error.bad_score")
             ratings[side] = int(score)
         rnd = self._ready(round_id)
         with self._lock:
             if voter_id in rnd.raters:
-                raise StudioError("You already rated this round.", "你已经为这一轮打过分了。")
+                raise StudioError("eval.error.rated")
             rnd.raters.add(voter_id)
         record = {"kind": "rating", **rnd.record(voter_id), "ratings": ratings,
                   "scores": {rnd.sides["A"]: ratings["A"], rnd.sides["B"]: ratings["B"]}}

@@ -16,25 +16,26 @@ from studio.evaluate.checks import (consistency_steps, edge_case_steps, run_to_e
                                     update_eval)
 from studio.evaluate.generate import GenerationSettings, load_pair
 from studio.evaluate.rows import load_rows
+from studio.messages import say
 
 METRIC_KEYS = ("exact_match", "contains", "rouge_l", "bleu", "perplexity")
 
 
+def _help(name: str) -> str:
+    return say(f"eval.cli.help.{name}").replace("%", "%%")  # argparse formats help with %
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run folder (holds config.yaml and adapter/)")
-    parser.add_argument("--data", metavar="FILE", default="",
-                        help="rows to score: canonical JSONL ({\"messages\": [...]}) or Alpaca / prompt-response / "
-                             "question-answer JSONL, JSON or CSV (default: the run's data/eval.jsonl)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object as the last output")
-    parser.add_argument("--max-rows", type=int, default=0, metavar="N", help="score only the first N rows (0 = all)")
-    parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help="longest answer generated (64)")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="rows generated at once (8)")
-    parser.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None, help="default: cuda if present")
-    parser.add_argument("--consistency", type=int, default=0, metavar="K",
-                        help="also ask the first K prompts several times with sampling and measure agreement")
-    parser.add_argument("--repeats", type=int, default=5, metavar="N", help="answers per prompt in the consistency test")
-    parser.add_argument("--edge-cases", metavar="FILE", default="",
-                        help="a text file of tricky prompts, one per line, answered by both models")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help=_help("run_dir"))
+    parser.add_argument("--data", metavar="FILE", default="", help=_help("data"))
+    parser.add_argument("--json", action="store_true", help=_help("json"))
+    parser.add_argument("--max-rows", type=int, default=0, metavar="N", help=_help("max_rows"))
+    parser.add_argument("--max-new-tokens", type=int, default=64, metavar="N", help=_help("max_new_tokens"))
+    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help=_help("batch_size"))
+    parser.add_argument("--device", choices=("cuda", "mps", "cpu"), default=None, help=_help("device"))
+    parser.add_argument("--consistency", type=int, default=0, metavar="K", help=_help("consistency"))
+    parser.add_argument("--repeats", type=int, default=5, metavar="N", help=_help("repeats"))
+    parser.add_argument("--edge-cases", metavar="FILE", default="", help=_help("edge_cases"))
 
 
 def _progress(quiet: bool):
@@ -60,18 +61,15 @@ def _data_file(args) -> Path:
         p = Path(args.run_dir) / "data" / name
         if p.is_file():
             return p
-    raise StudioError("Give the rows to score with --data FILE (this run has no data/eval.jsonl).",
-                      "请用 --data FILE 指定要评分的数据（这次训练没有 data/eval.jsonl）。")
+    raise StudioError("eval.error.no_data")
 
 
 def run(args) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise StudioError(f"{run_dir} is not a run folder (it has no config.yaml).",
-                          f"{run_dir} 不是训练文件夹（里面没有 config.yaml）。")
+        raise StudioError("eval.error.not_run", path=str(run_dir))
     if args.max_new_tokens < 1 or args.batch_size < 1:
-        raise StudioError("--max-new-tokens and --batch-size must be at least 1.",
-                          "--max-new-tokens 和 --batch-size 都至少为 1。")
+        raise StudioError("eval.error.min_one")
     data = _data_file(args)
     rows = load_rows(data, args.max_rows)
     pair = load_pair(run_dir, device=args.device)
@@ -89,7 +87,7 @@ def run(args) -> int:
     if args.edge_cases:
         path = Path(args.edge_cases)
         if not path.is_file():
-            raise StudioError(f"No edge-case file at {path}.", f"{path} 处没有边界用例文件。")
+            raise StudioError("eval.error.no_edge_file", path=str(path))
         prompts = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         edge = run_to_end(edge_case_steps(pair, prompts, settings, is_busy=not_busy), show)
         update_eval(run_dir, edge_cases=edge)
@@ -104,11 +102,12 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
-        print(f"{'metric':<14}{'base':>12}{'fine-tuned':>12}")
+        head = [say(f"eval.cli.col.{k}") for k in ("metric", "base", "finetuned")]
+        print(f"{head[0]:<14}{head[1]:>12}{head[2]:>12}")
         for key in METRIC_KEYS:
             b, f = result["base"].get(key), result["finetuned"].get(key)
             print(f"{key:<14}{_fmt(b):>12}{_fmt(f):>12}")
-        print(f"{result['n']} rows from {data.name}; written to {run_dir / 'eval.json'}")
+        print(say("eval.cli.summary", n=result["n"], name=data.name, path=run_dir / "eval.json"))
     return 0
 
 

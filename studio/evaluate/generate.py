@@ -27,9 +27,8 @@ _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endof
 class DeviceBusy(StudioError):
     """The device is taken (a training run, or a queue that did not move in time)."""
 
-    def __init__(self, message: str, message_zh: str = ""):
-        super().__init__(message, message_zh)
-        self.message_zh = self.zh
+    def __init__(self, key: str, **params):
+        super().__init__(key, **params)
 
 
 @dataclass
@@ -98,8 +97,7 @@ def training_busy() -> bool:
 
 def check_free(is_busy: Callable[[], bool] | None = None) -> None:
     if (is_busy or training_busy)():
-        raise DeviceBusy("A training run is using the device right now. Comparisons can run when it finishes.",
-                         "训练正在占用设备，请等训练结束后再做对比。")
+        raise DeviceBusy("eval.busy.training")
 
 
 @contextmanager
@@ -107,8 +105,7 @@ def device_turn(is_busy: Callable[[], bool] | None = None, timeout: float | None
     """Hold the device for one piece of work; refuses politely while training runs."""
     check_free(is_busy)
     if not DEVICE_LOCK.acquire(timeout=timeout):
-        raise DeviceBusy("The model is busy answering other requests; try again in a moment.",
-                         "模型正忙于回答其他请求，请稍后再试。")
+        raise DeviceBusy("eval.busy.queue")
     try:
         check_free(is_busy)  # training may have started while we waited
         yield
@@ -142,8 +139,7 @@ class ModelPair:
                 with self.model.disable_adapter():
                     yield self.model
             else:
-                raise StudioError("This model has no adapter to switch off, so there is no base to compare with.",
-                                  "这个模型没有可以关闭的适配器，所以没有基座模型可以对比。")
+                raise StudioError("eval.error.no_base")
         else:
             raise ValueError(f"which must be one of {MODELS}")
 

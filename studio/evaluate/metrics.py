@@ -29,7 +29,7 @@ def _is_trim(ch: str) -> bool:
 
 def normalize(text: str) -> str:
     """Casefolded, inner whitespace collapsed, surrounding whitespace and punctuation trimmed
-    ("Positive." == "positive", "“正面”。" == "正面")."""
+    ("Positive." == "positive"; Chinese quotation marks and full stops are trimmed the same way)."""
     text = unicodedata.normalize("NFKC", text or "")
     start, end = 0, len(text)
     while start < end and _is_trim(text[start]):

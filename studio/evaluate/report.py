@@ -1,7 +1,7 @@
 """Evaluation results as pandas tables, plotly figures and CSV files, for the Compare tab and export.
 
 Figures are built here (plotly is fine outside studio/ui) so the tab only puts them in a `gr.Plot`.
-Labels come in English or Chinese (`lang`).
+Axis titles and legends come from the message catalog, in `lang`.
 """
 
 from __future__ import annotations
@@ -11,24 +11,24 @@ from pathlib import Path
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.checks import read_eval
 from studio.evaluate.tally import rating_summary, ratings_table, tally, tally_by_voter, tally_table
+from studio.messages import say
 
 COLORS = {"base": "#9aa5b1", "finetuned": "#2563eb"}
-_L = {
-    "en": {"base": "Base", "finetuned": "Fine-tuned", "exact_match": "Exact match %", "contains": "Contains answer %",
-           "rouge_l": "ROUGE-L %", "bleu": "BLEU", "perplexity": "Perplexity (lower is better)",
-           "scores": "Scores (higher is better)", "agreement": "Agreement between answers (ROUGE-L %)",
-           "ft_wins": "Fine-tuned wins", "base_wins": "Base wins", "ties": "Ties", "both_bad": "Both bad",
-           "votes": "Votes", "mean": "Mean rating (1-5)", "all": "All voters"},
-    "zh": {"base": "基座", "finetuned": "微调后", "exact_match": "完全匹配 %", "contains": "包含答案 %",
-           "rouge_l": "ROUGE-L %", "bleu": "BLEU", "perplexity": "困惑度（越低越好）", "scores": "得分（越高越好）",
-           "agreement": "多次回答的一致性（ROUGE-L %）", "ft_wins": "微调胜", "base_wins": "基座胜", "ties": "平局",
-           "both_bad": "都不好", "votes": "票数", "mean": "平均分（1-5）", "all": "全部评审"},
-}
 SCORE_KEYS = ("exact_match", "contains", "rouge_l", "bleu")
 
 
-def _t(lang: str) -> dict:
-    return _L.get(lang, _L["en"])
+class _Labels:
+    """Chart labels by short name (`eval.chart.<name>` in the catalog), in one language."""
+
+    def __init__(self, lang: str):
+        self.lang = lang
+
+    def __getitem__(self, name: str) -> str:
+        return say(f"eval.chart.{name}", self.lang)
+
+
+def _t(lang: str) -> _Labels:
+    return _Labels(lang)
 
 
 # ---- tables -------------------------------------------------------------------------------------

@@ -92,14 +92,11 @@ def load_rows(path: str | Path, max_rows: int = 0) -> list[EvalRow]:
     """Rows with a prompt and a reference answer from a data file; the first `max_rows` (0 = all)."""
     path = Path(path)
     if not path.is_file():
-        raise StudioError(f"No data file at {path}.", f"{path} 处没有数据文件。")
+        raise StudioError("eval.error.no_file", path=str(path))
     records = _read_records(path)
     rows = rows_from_records(records)
     if not rows:
-        raise StudioError(f"{path.name} has no rows with a question and an answer to score "
-                          "(expected messages, instruction/input/output, prompt/response or question/answer).",
-                          f"{path.name} 里没有同时带问题和答案、可以评分的行"
-                          "（应为 messages、instruction/input/output、prompt/response 或 question/answer）。")
+        raise StudioError("eval.error.no_rows", name=path.name)
     return rows[:max_rows] if max_rows and max_rows > 0 else rows
 
 

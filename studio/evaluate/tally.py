@@ -1,6 +1,6 @@
 """What the votes and ratings say: the fine-tuned model's win rate with a 95% Wilson interval (ties and
-both-bad counted apart), overall and per voter, mean ratings with 95% intervals, and one sentence in
-English or Chinese that a manager can read.
+both-bad counted apart), overall and per voter, mean ratings with 95% intervals, and one sentence (a Msg
+from the catalog) that a manager can read.
 
 Why Wilson: with a few dozen votes the textbook interval p +- 1.96 sqrt(p(1-p)/n) runs past 0% or 100%
 and collapses to zero width at 10/10; Wilson's stays inside [0, 1] and is honest about small samples.
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+
+from studio.messages import Msg
 
 Z95 = 1.959963984540054
 # Two-sided 95% Student t quantiles for 1-30 degrees of freedom; beyond, a Cornish-Fisher expansion.
@@ -51,10 +53,6 @@ def mean_ci(values: list[float], lo: float = -math.inf, hi: float = math.inf) ->
     return mean, max(lo, mean - half), min(hi, mean + half)
 
 
-def _pct(x: float) -> str:
-    return f"{round(100 * x)}%"
-
-
 # ---- A/B votes ------------------------------------------------------------------------------------
 @dataclass
 class Tally:
@@ -88,31 +86,24 @@ class Tally:
         low, high = self.interval
         return "improvement" if low > 0.5 else "worse" if high < 0.5 else "unclear"
 
-    def sentence(self, lang: str = "en") -> str:
+    def message(self) -> Msg:
+        """What the votes say, in one sentence a manager can read (in whichever language reads it)."""
         if not self.decided:
-            if lang == "zh":
-                return f"还没有分出胜负的投票（共 {self.total} 票，平局和“都不好”不计入胜率）。多比较几个问题吧。"
-            return (f"No decided votes yet ({self.total} so far; ties and both-bad do not count towards the win rate). "
-                    "Compare a few more prompts.")
+            return Msg("eval.tally.none", total=self.total)
         low, high = self.interval
-        rate = _pct(self.win_rate or 0.0)
-        ci = f"{round(100 * low)}-{round(100 * high)}%"
-        if lang == "zh":
-            meaning = {"improvement": "明显提升", "worse": "微调后明显变差",
-                       "unclear": "暂时看不出明显差别，需要更多投票"}[self.verdict]
-            extra = f"，另有平局 {self.ties} 票、都不好 {self.both_bad} 票" if self.ties or self.both_bad else ""
-            return f"微调模型在 {self.decided} 张分出胜负的票中胜出 {rate}（95% 置信区间 {ci}）{extra}：{meaning}。"
-        meaning = {"improvement": "a clear improvement", "worse": "the fine-tuned model is clearly worse",
-                   "unclear": "no clear difference yet; more votes will tell"}[self.verdict]
-        extra = f" (plus {self.ties} ties, {self.both_bad} both bad)" if self.ties or self.both_bad else ""
-        return (f"Fine-tuned wins {rate} of decided votes, 95% CI {ci}, from {self.decided} vote{'s' if self.decided != 1 else ''}{extra}: "
-                f"{meaning}.")
+        votes = Msg("eval.tally.votes.one" if self.decided == 1 else "eval.tally.votes.many", n=self.decided)
+        extra = Msg("eval.tally.extra", ties=self.ties, both_bad=self.both_bad) if self.ties or self.both_bad else ""
+        return Msg("eval.tally.sentence", rate=100 * (self.win_rate or 0.0), low=100 * low, high=100 * high,
+                   votes=votes, extra=extra, meaning=Msg(f"eval.verdict.{self.verdict}"))
+
+    def sentence(self, lang: str = "en") -> str:
+        return self.message().text(lang)
 
     def to_dict(self) -> dict:
         low, high = self.interval
         return {**asdict(self), "decided": self.decided, "total": self.total, "win_rate": self.win_rate,
                 "ci_low": low, "ci_high": high, "verdict": self.verdict,
-                "sentence": self.sentence("en"), "sentence_zh": self.sentence("zh")}
+                "sentence": self.sentence("en"), "message": self.message().to_dict()}
 
 
 def tally(records: list[dict]) -> Tally:
@@ -175,27 +166,24 @@ class RatingSummary:
         low, high = self.difference["ci_low"], self.difference["ci_high"]
         return "improvement" if low > 0 else "worse" if high < 0 else "unclear"
 
-    def sentence(self, lang: str = "en") -> str:
+    def message(self) -> Msg:
         if not self.n:
-            return "还没有评分。" if lang == "zh" else "No ratings yet."
-        ft, base = self.means["finetuned"], self.means["base"]
+            return Msg("eval.ratings.none")
 
-        def fmt(m):
-            return f"{m['mean']:.1f} ({m['ci_low']:.1f}-{m['ci_high']:.1f})" if self.n > 1 else f"{m['mean']:.1f}"
+        def score(m):
+            if self.n > 1:
+                return Msg("eval.ratings.score_ci", mean=m["mean"], low=m["ci_low"], high=m["ci_high"])
+            return Msg("eval.ratings.score", mean=m["mean"])
 
-        if lang == "zh":
-            meaning = {"improvement": "微调模型评分明显更高", "worse": "微调模型评分明显更低",
-                       "unclear": "暂时看不出明显差别", "none": "评分太少，还不能下结论"}[self.verdict]
-            return f"平均分（1-5，95% 区间）：微调模型 {fmt(ft)}，基座模型 {fmt(base)}，共 {self.n} 次评分：{meaning}。"
-        meaning = {"improvement": "the fine-tuned model scores clearly higher",
-                   "worse": "the fine-tuned model scores clearly lower",
-                   "unclear": "no clear difference yet", "none": "too few ratings to tell"}[self.verdict]
-        return (f"Mean score (1-5, 95% interval): fine-tuned {fmt(ft)}, base {fmt(base)}, "
-                f"from {self.n} ratings: {meaning}.")
+        return Msg("eval.ratings.sentence", ft=score(self.means["finetuned"]), base=score(self.means["base"]),
+                   n=self.n, meaning=Msg(f"eval.ratings.verdict.{self.verdict}"))
+
+    def sentence(self, lang: str = "en") -> str:
+        return self.message().text(lang)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "verdict": self.verdict, "sentence": self.sentence("en"),
-                "sentence_zh": self.sentence("zh")}
+                "message": self.message().to_dict()}
 
 
 def rating_summary(records: list[dict]) -> RatingSummary:

@@ -2,241 +2,29 @@
 optional GGUF file, a push to the Hugging Face Hub, and the exact config and commands to re-run it on one
 GPU or many.
 
-The engine (studio.export) does the work; the handlers here are plain functions over plain values that
-return dicts keyed by names ("status", "zip", "card", ...), and `build(ctx)` maps those names to
-components, so the tests drive the tab without a browser.
+Layout only: what each control shows comes from studio.export.page (plain functions over plain values that
+return dicts keyed by names: "status", "zip", "card", ...), so the tests drive the tab without a browser.
 
 Hub tokens: the password box's value reaches `push` as an argument for one click, goes to the engine,
-and is never returned, kept in a gr.State, logged or written. Every string `push` returns is scrubbed of
-it anyway, in case a library's error message quoted it.
+and is never returned, kept in a gr.State, logged or written.
 """
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Callable
 
 import gradio as gr
 
-from studio import export as ex
-from studio.engine import runs
-from studio.engine.job import is_busy as training_busy
-from studio.errors import Sentence, StudioError, error_text
-from studio.paths import confine
+from studio.export.page import (checked_run, default_run, describe_run, export, has_model, push, rerun_view,
+                                run_choices)
 from studio.space import safe_mode
 from studio.ui.i18n import lang_of, t, text
 
+__all__ = ["TITLE", "build", "checked_run", "default_run", "describe_run", "export", "push", "rerun_view",
+           "run_choices", "text"]
+
 Progress = Callable[[float, str], None]
-
-
 BACKEND_LABELS = {"fsdp": "FSDP", "deepspeed": "DeepSpeed ZeRO-3", "deepspeed-zero2": "DeepSpeed ZeRO-2", "ddp": "DDP"}
-
-
-# ---- the run ---------------------------------------------------------------------------------------
-
-def has_model(run_dir: str | Path) -> bool:
-    rd = Path(run_dir)
-    return (rd / "adapter" / "adapter_config.json").is_file() or (rd / "model" / "config.json").is_file()
-
-
-def is_full(run_dir: str | Path) -> bool:
-    return not (Path(run_dir) / "adapter" / "adapter_config.json").is_file()
-
-
-def run_choices() -> list[tuple[str, str]]:
-    """Runs with a trained model (an adapter, or full weights), newest first, as (name, folder)."""
-    return [(rd.name, str(rd)) for rd in runs.list_runs() if has_model(rd)]
-
-
-def checked_run(run_dir: str | None, lang: str = "en") -> Path:
-    """The run folder, if it is one the app lists: a value from the browser never names another folder."""
-    if run_dir:
-        want = confine(run_dir)  # the one gate for paths from the page; then: a listed run
-        for rd in runs.list_runs():
-            if rd.resolve() == want and has_model(rd):
-                return rd
-    raise StudioError(text("export.no_run", "en"), text("export.no_run", "zh"))
-
-
-def default_run(ctx_run: dict | None) -> str | None:
-    """The run the Train tab picked when it has a model, else the newest one that has."""
-    want = (ctx_run or {}).get("run_dir")
-    choices = run_choices()
-    if want:
-        for _, folder in choices:
-            if Path(folder).resolve() == Path(want).resolve():
-                return folder
-    return choices[0][1] if choices else None
-
-
-def _message(e: BaseException, lang: str, token: str | None = None) -> str:
-    msg = error_text(e, lang) if isinstance(e, StudioError) else text("export.failed", lang, error=f"{type(e).__name__}: {e}")
-    return "⚠️ " + _scrub(msg, token)
-
-
-def _in_lang(progress: Progress | None, lang: str) -> Progress | None:
-    """The engine's progress messages (Sentences) in the reader's language."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(
-        fraction, message.text(lang) if isinstance(message, Sentence) else str(message))
-
-
-def _scrub(s, token: str | None):
-    return s.replace(token, "***") if (token and isinstance(s, str)) else s
-
-
-def gguf_problem(run_dir: str | Path, lang: str = "en") -> str | None:
-    """None when this run's merged model can be written as GGUF, else the sentence that says why not (in
-    `lang`). The merged model has the base's architecture and tokenizer, so the base folder answers the question."""
-    from studio.models.loading import resolve
-
-    try:
-        source = Path(resolve(runs.load_run_config(run_dir).model.name))
-    except Exception as e:  # a Hub id not downloaded yet, say
-        return error_text(e, lang) or type(e).__name__
-    model = Path(run_dir) / "model"
-    problem = ex.gguf_support(model if (model / "config.json").is_file() else source)
-    return problem.text(lang) if problem else None
-
-
-def describe_run(run_dir: str | None, lang: str = "en") -> dict:
-    """{"run_md", "card", "adapter_ok", "gguf_ok", "gguf_info"} for the chosen run."""
-    if not run_dir:
-        return {"run_md": text("export.no_runs" if not run_choices() else "export.no_run", lang), "card": "",
-                "adapter_ok": False, "gguf_ok": False, "gguf_info": ""}
-    try:
-        rd = checked_run(run_dir, lang)
-        cfg = runs.load_run_config(rd)
-    except StudioError as e:
-        return {"run_md": _message(e, lang), "card": "", "adapter_ok": False, "gguf_ok": False, "gguf_info": ""}
-    full = is_full(rd)
-    method = (text("export.kind.full", lang) if full
-              else text("export.kind.lora", lang, method={"qlora": "QLoRA"}.get(cfg.method.method, "LoRA")))
-    line = text("export.run_line", lang, run=rd.name, model=cfg.model.name, method=method,
-                stage=cfg.training.stage.upper(), out=ex.default_out_dir(rd))
-    problem = gguf_problem(rd, lang)
-    try:
-        card = card_preview(ex.model_card(rd, "merged" if full else "adapter"))
-    except Exception as e:
-        card = _message(e, lang)
-    return {"run_md": line, "card": card, "adapter_ok": not full, "gguf_ok": problem is None,
-            "gguf_info": text("export.gguf_no", lang, why=problem) if problem else ""}
-
-
-def card_preview(card: str) -> str:
-    """The card as Markdown for the page: its YAML front matter (Hub metadata) shown as a code block, since
-    Markdown would run it together into one line."""
-    if card.startswith("---\n"):
-        end = card.find("\n---\n", 4)
-        if end > 0:
-            return f"```yaml\n{card[4:end]}\n```\n{card[end + 5:]}"
-    return card
-
-
-# ---- re-run ----------------------------------------------------------------------------------------
-
-def rerun_view(run_dir: str | None, num_gpus=2, backend: str = "fsdp", lang: str = "en") -> dict:
-    """{"yaml", "train_cmd", "launch_cmd", "backend_help", "accelerate_file"}: the exact config and the
-    commands as they will read in the export's rerun/ folder, and the accelerate config to download."""
-    backend = backend if backend in ex.BACKENDS else "fsdp"
-    n = max(1, int(num_gpus or 1))
-    config = Path("rerun") / runs.CONFIG
-    acc = Path("rerun") / f"accelerate-{backend}.yaml"
-    out = {"backend_help": text(f"export.backend.{backend}", lang), "train_cmd": ex.train_command(config),
-           "launch_cmd": ex.launch_command(config, n, backend, accelerate_config=acc),
-           "accelerate_file": _accelerate_download(backend)}
-    try:
-        rd = checked_run(run_dir, lang)
-        out["yaml"] = runs.load_run_config(rd).to_yaml()
-    except StudioError as e:
-        out["yaml"] = f"# {error_text(e, lang)}"
-    return out
-
-
-def _accelerate_download(backend: str) -> str:
-    """The backend's accelerate config under the name the commands use, in a temp folder Gradio serves.
-    The same preset for every session (it holds nothing of anyone's), written only when it differs, and
-    atomically: a session downloading it never reads a half-written copy."""
-    from studio.paths import atomic_write_text
-
-    target = Path(tempfile.gettempdir()) / "finetune-studio-downloads" / "accelerate" / f"accelerate-{backend}.yaml"
-    content = ex.accelerate_config_path(backend).read_text(encoding="utf-8")
-    if not target.is_file() or target.read_text(encoding="utf-8") != content:
-        atomic_write_text(target, content)
-    return str(target)
-
-
-# ---- export ----------------------------------------------------------------------------------------
-
-def export(run_dir: str | None, adapter: bool = True, merge: bool = False, card: bool = True, gguf: bool = False,
-           num_gpus=2, backend: str = "fsdp", lang: str = "en", progress: Progress | None = None,
-           is_busy: Callable[[], bool] = training_busy, out_dir: str | Path | None = None) -> dict:
-    """Export what was ticked. Returns {"status", "zip", "files", "card"}: "zip" is the adapter zip's path or
-    None, "files" the other files worth downloading (GGUF, re-run config)."""
-    try:
-        rd = checked_run(run_dir, lang)
-        full = is_full(rd)
-        adapter = bool(adapter) and not full
-        merge, gguf = bool(merge) or (full and bool(adapter)), bool(gguf)
-        if not (adapter or merge or card or gguf):
-            return {"status": text("export.nothing", lang)}
-        notes = []
-        if (merge or gguf) and is_busy():
-            merge = gguf = False
-            notes.append(text("export.busy_merge", lang))
-        res = ex.export_run(rd, out_dir, adapter=adapter, zip=adapter, merge=merge, card=card, gguf=gguf,
-                            num_gpus=max(1, int(num_gpus or 1)), backend=backend if backend in ex.BACKENDS else "fsdp",
-                            progress=_in_lang(progress, lang))
-    except Exception as e:
-        return {"status": _message(e, lang)}
-    parts = [text("export.part.card", lang)] if res.card else []
-    parts += [text("export.part.adapter", lang)] if res.adapter_zip else []
-    parts += [text("export.part.merged", lang, path=res.merged_dir)] if res.merged_dir else []
-    parts += [text("export.part.gguf", lang)] if res.gguf_file else []
-    parts += [text("export.part.rerun", lang)] if res.rerun else []
-    status = text("export.done", lang, out=res.out_dir, what=", ".join(parts))
-    files = [str(f) for f in ([res.gguf_file] if res.gguf_file else [])]
-    if res.rerun:
-        files += [str(f) for f in sorted(res.rerun.folder.iterdir()) if f.is_file()]
-    out = {"status": "\n\n".join([*notes, status, *res.notes]), "zip": str(res.adapter_zip) if res.adapter_zip else None,
-           "files": files}
-    if res.card:
-        out["card"] = card_preview(res.card.read_text(encoding="utf-8"))
-    return out
-
-
-def push(run_dir: str | None, repo: str, private: bool = True, token: str | None = None, what: str = "adapter",
-         lang: str = "en", progress: Progress | None = None, is_busy: Callable[[], bool] = training_busy,
-         out_dir: str | Path | None = None, space: bool | None = None) -> dict:
-    """Push the adapter or the merged model to the Hub. Returns {"hub"}: the URL, or one sentence."""
-    token = (token or "").strip() or None
-    try:
-        rd = checked_run(run_dir, lang)
-        if space is None:
-            space = safe_mode().enabled
-        repo = (repo or "").strip()
-        if not repo:
-            return {"hub": "⚠️ " + text("export.no_repo", lang)}
-        if space and not token:
-            # On a public Space HF_TOKEN is the owner's secret: a visitor must bring their own token.
-            return {"hub": "⚠️ " + text("export.space_token", lang)}
-        if not token:
-            from huggingface_hub import get_token
-
-            if not get_token():  # say so before exporting (or merging) anything
-                return {"hub": "⚠️ " + text("export.no_token", lang)}
-        what = "merged" if is_full(rd) else ("merged" if what == "merged" else "adapter")
-        if what == "merged" and is_busy():
-            return {"hub": "⏳ " + text("export.busy_push_merged", lang)}
-        res = ex.export_run(rd, out_dir, adapter=what == "adapter", merge=what == "merged", card=True,
-                            push_repo=repo, private=bool(private), token=token,
-                            push_what=what, progress=_in_lang(progress, lang))
-    except Exception as e:
-        return {"hub": _message(e, lang, token)}
-    visibility = text("export.private.yes" if private else "export.private.no", lang)
-    return {"hub": _scrub("✅ " + text("export.pushed", lang, url=res.hub_url, visibility=visibility), token)}
 
 
 # ---- the page ----------------------------------------------------------------------------------------
