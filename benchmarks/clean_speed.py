@@ -1,10 +1,13 @@
 """How fast `studio clean` is on a big file: python benchmarks/clean_speed.py [--rows 100000] [--tokenizer embedded]
 
-Builds N Alpaca rows (80% English, 20% Chinese) of which a quarter are exact duplicates (some
-differing only in whitespace) or near duplicates (a word changed or added), writes them as JSONL,
-and times the whole `clean_file` run with the default steps: read, convert, every cleaning step
-including near-duplicate detection and token counting, write. Prints seconds per phase and the
-process's peak resident memory. Target: 100,000 rows in at most 30 s on 2 CPU cores.
+Builds N Alpaca rows of which a quarter are exact duplicates (some differing only in whitespace) or
+near duplicates (a word added), writes them as JSONL, and times the whole `clean_file` run with the
+default steps: read, convert, every cleaning step including near-duplicate detection and token
+counting, write. Prints seconds per phase and the process's peak resident memory.
+
+Shapes: `english` (the default, issue 15's: English instructions of about 12 words with answers of
+about 30) and `mixed` (80% English with longer rows, 20% Chinese). Targets on the project's 2-core
+machine, `english`: 100,000 rows in at most 15 s; 1,000,000 rows in at most 150 s and 4 GB peak.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ HANZI = list("的一是在不了有和人这中大为上个国我以要他时来
              "县局照参红细引听该铁价严模型训练数据微调")
 
 
-def build_rows(n: int, seed: int = 0) -> tuple[list[dict], int]:
+def build_rows(n: int, seed: int = 0, shape: str = "english") -> tuple[list[dict], int]:
     """n rows, a quarter of them duplicates or near duplicates of another row. Returns (rows, planted)."""
     rnd = random.Random(seed)
     words = WORDS
@@ -62,7 +65,9 @@ def build_rows(n: int, seed: int = 0) -> tuple[list[dict], int]:
     unique_n = n - n // 4
     rows = []
     for _ in range(unique_n):
-        if rnd.random() < 0.8:
+        if shape == "english":
+            rows.append({"instruction": en(rnd.randint(8, 16)), "input": "", "output": en(rnd.randint(20, 40))})
+        elif rnd.random() < 0.8:
             rows.append({"instruction": en(rnd.randint(10, 30)), "input": en(rnd.randint(5, 20)) if rnd.random() < 0.5 else "",
                          "output": en(rnd.randint(30, 80))})
         else:
@@ -88,6 +93,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--tokenizer", default="embedded", help="'embedded', a tokenizer folder, or 'none'")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shape", choices=("english", "mixed"), default="english")
     args = ap.parse_args(argv)
 
     from studio.data.clean import CleanOptions
@@ -98,14 +104,14 @@ def main(argv=None) -> int:
     tokenizer, name = load_tokenizer_or_none(args.tokenizer)
     print(f"tokenizer: {name or 'none'} (loaded in {time.perf_counter() - t:.1f} s, not counted)")
     t = time.perf_counter()
-    rows, planted = build_rows(args.rows, args.seed)
+    rows, planted = build_rows(args.rows, args.seed, args.shape)
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "rows.jsonl", Path(tmp) / "clean.jsonl"
         with open(src, "w", encoding="utf-8") as f:
             for r in rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         del rows
-        print(f"built {args.rows} rows ({planted} planted duplicates) in {time.perf_counter() - t:.1f} s, not counted")
+        print(f"built {args.rows} {args.shape} rows ({planted} planted duplicates) in {time.perf_counter() - t:.1f} s, not counted")
         t, cpu = time.perf_counter(), time.process_time()
         report = clean_file(src, out, options=CleanOptions(), tokenizer=tokenizer, tokenizer_name=name)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu

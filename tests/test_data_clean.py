@@ -72,7 +72,7 @@ def test_garbled_rows_are_dropped(bad):
                                      ("Q?", "<think>\nhmm\n</think>\n\n ", "blank answer")])
 def test_empty(q, a, why):
     r = C.drop_empty(rows_of((q, a), ("Q?", "A.")))
-    assert [(x.reason, x.detail) for x in r.removed] == [("empty", why)] and len(r.kept) == 1
+    assert [(x.reason, str(x.detail)) for x in r.removed] == [("empty", why)] and len(r.kept) == 1
 
 
 def test_empty_preference_text_and_identical_pairs():
@@ -93,7 +93,7 @@ def test_exact_duplicates_after_normalisation():
     rows = C.normalize(rows_of(("What is LoRA?", "An adapter."), ("What is LoRA?  ", "An adapter.\r\n"),
                                ("What is LoRA?", "Something else."))).kept
     r = C.drop_duplicates(rows)
-    assert [(x.number, x.reason, x.detail) for x in r.removed] == [(2, "duplicate", "same as #1")]
+    assert [(x.number, x.reason, str(x.detail)) for x in r.removed] == [(2, "duplicate", "same as #1")]
     assert len(r.kept) == 2
 
 
@@ -103,7 +103,7 @@ def test_near_duplicates_english_and_chinese_threshold_adjustable():
                    ("Something else", "A completely different answer about the weather in Paris today."))
     r = C.drop_near_duplicates(rows, 0.85)
     assert [(x.number, x.reason) for x in r.removed] == [(2, "near_duplicate"), (4, "near_duplicate")]
-    assert "alike to #1" in r.removed[0].detail
+    assert "alike to #1" in str(r.removed[0].detail)
     assert C.drop_near_duplicates(rows, 0.99).removed == []
 
 
@@ -134,12 +134,12 @@ def test_too_long_uses_the_template_and_only_tokenizes_rows_that_could_be_long(t
     # row 1 is 40 bytes with its template: it cannot reach 60 tokens, so it is never tokenized
     assert rows[0].tokens is None
     assert [(x.number, x.reason) for x in r.removed] == [(2, "too_long")]
-    assert r.removed[0].detail == "87 tokens, over the cutoff of 60"  # 6 template + 1 + 80
+    assert str(r.removed[0].detail).startswith("87 tokens, over the cutoff of 60")  # 6 template + 1 + 80
 
 
 def test_too_long_without_a_tokenizer_is_a_note():
     r = C.drop_too_long(rows_of(("q", "a")), None)
-    assert len(r.kept) == 1 and "No tokenizer" in r.note
+    assert len(r.kept) == 1 and "No tokenizer" in str(r.note)
 
 
 def test_clean_runs_every_step_and_never_changes_its_input(tiny):
@@ -147,7 +147,7 @@ def test_clean_runs_every_step_and_never_changes_its_input(tiny):
                    ("Q", "   "), ("Q", "\ufffd\ufffd\ufffd\ufffd"), ("Mail?", "bob@example.com"), ("cafÃ©?", "Yes."),
                    ("Long?", "word " * 3000), ("你好，世界！", "你好！"))
     before = copy.deepcopy([r.data for r in rows])
-    res = C.clean(rows, C.CleanOptions(), tiny)
+    res = C.clean(rows, C.CleanOptions(cutoff_len=2048), tiny)
     assert [r.data for r in rows] == before
     counts = res.removed_counts()
     assert {k: counts[k] for k in ("empty", "duplicate", "near_duplicate", "garbled", "too_long")} == \

@@ -46,7 +46,7 @@ def test_report_contract_and_output(tmp_path):
     assert report["input_rows"] == report["output_rows"] + sum(report["removed"].values())
     assert {(r["number"], r["reason"]) for r in report["removed_rows"]} == {
         (2, "duplicate"), (3, "near_duplicate"), (4, "empty"), (5, "garbled"), (6, "too_long"), (8, "unparseable")}
-    assert report["flagged"] == {"personal_data": 1} and report["flagged_rows"][0]["number"] == 7
+    assert report["flagged"] == {"personal_data": 1, "placeholder": 0} and report["flagged_rows"][0]["number"] == 7
     assert report["stats"]["before"]["rows"] == 7 and report["stats"]["after"]["rows"] == 2
     assert report["stats"]["after"]["tokens"]["max"] <= 100 and report["histogram"]["edges"]
     assert report["language"]["zh"] > 0 and report["language"]["en"] > 0

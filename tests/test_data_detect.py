@@ -85,7 +85,7 @@ def test_unknown_role_is_a_malformed_row_not_a_crash():
     _, out = convert([{"conversations": [{"from": "alien", "value": "?"}]},
                       {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]}])
     assert len(out.rows) == 1
-    assert out.removed[0].reason == "malformed" and "alien" in out.removed[0].detail and out.removed[0].number == 1
+    assert out.removed[0].reason == "malformed" and "alien" in str(out.removed[0].detail) and out.removed[0].number == 1
 
 
 def test_messages_as_json_text_in_a_csv_cell(tmp_path):
@@ -184,7 +184,7 @@ def test_the_user_can_map_any_two_columns():
     assert to_rows(t, m).rows[0].data == {"messages": [user("Why?"), bot("Because.")]}
     with pytest.raises(StudioError, match="No column named nope"):
         to_rows(t, Mapping(kind="instruction", prompt="nope", response="a", columns=t.columns))
-    with pytest.raises(StudioError, match="choose a column for response"):
+    with pytest.raises(StudioError, match="choose a column for Answer"):
         to_rows(t, Mapping(kind="instruction", prompt="q", columns=t.columns))
 
 

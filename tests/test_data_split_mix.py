@@ -39,7 +39,7 @@ def test_rebalance_downsamples_the_larger_side_to_the_ratio():
     kept, removed, note = rebalance(rows, 0.25, seed=1)
     kinds = [r.kind for r in kept]
     assert kinds.count("dialog") == 60 and kinds.count("reasoning") == 20
-    assert len(removed) == 40 and all(r.reason == "rebalanced" for r in removed) and "25%" in note
+    assert len(removed) == 40 and all(r.reason == "rebalanced" for r in removed) and "25%" in str(note)
     rows = [reasoning(i) for i in range(10)] + [dialog(i) for i in range(10, 110)]
     kept, removed, _ = rebalance(rows, 0.25)
     assert [r.kind for r in kept].count("dialog") == 30 and len(removed) == 70
@@ -63,14 +63,14 @@ def test_prepare_mixes_general_and_refusals_into_train_only(tmp_path):
 def test_missing_or_small_pools_are_notes_not_errors(tmp_path):
     rows = [dialog(i) for i in range(100)]
     res = prepare(rows, MixOptions(eval_share=0, general_share=0.5), tmp_path / "absent.jsonl")
-    assert res.counts["general"] == 0 and "missing" in res.notes[0] and len(res.train) == 100
+    assert res.counts["general"] == 0 and "missing" in str(res.notes[0]) and len(res.train) == 100
     res = prepare(rows, MixOptions(eval_share=0, general_share=0.5), pool_file(tmp_path, "g.jsonl", 5, "g"))
-    assert res.counts["general"] == 5 and "Only 5" in res.notes[0]
+    assert res.counts["general"] == 5 and "Only 5" in str(res.notes[0])
     assert len(load_mixin(tmp_path / "g.jsonl")) == 5  # the line that is not JSON is skipped
 
 
 def test_preference_data_is_not_mixed_with_chat(tmp_path):
     rows = [make_row({"prompt": f"p{i}", "chosen": "a", "rejected": "b"}, i) for i in range(10)]
     res = prepare(rows, MixOptions(eval_share=0.2, general_share=0.1), pool_file(tmp_path, "g.jsonl", 5, "g"))
-    assert res.counts["general"] == 0 and "only mix into conversation" in res.notes[0]
+    assert res.counts["general"] == 0 and "only mix into conversation" in str(res.notes[0])
     assert len(res.train) == 8 and len(res.eval) == 2

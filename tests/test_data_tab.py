@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from studio.paths import SAMPLES_DIR
+from studio.data import session as ds
 from studio.ui import data_tab as dt
 from studio.messages import catalog
 
@@ -38,7 +39,7 @@ def qa_rows(n: int = 6) -> list[dict]:
 def test_upload_shows_the_mapping_and_an_editable_preview(tmp_path, home):
     src = write_jsonl(tmp_path / "faq.jsonl", qa_rows())
     before = src.read_bytes()
-    res = dt.load_data(src, session="abc", lang="en")
+    res = ds.load_data(src, session="abc", lang="en")
     assert res["ok"], res["error"]
     m = res["mapping"]
     assert (m.kind, m.prompt, m.response) == ("instruction", "question", "answer")
@@ -51,7 +52,7 @@ def test_upload_shows_the_mapping_and_an_editable_preview(tmp_path, home):
     assert copy.read_bytes() == before and src.read_bytes() == before
     assert res["state"]["path"] == str(copy)
     # Chinese headers and text for a Chinese browser
-    zh = dt.load_data(src, session="abc", lang="zh")
+    zh = ds.load_data(src, session="abc", lang="zh")
     assert list(zh["preview"].columns) == ["#", "类型", "问题", "回答"] and "识别为" in zh["info_md"]
 
 
@@ -60,11 +61,11 @@ def test_upload_shows_the_mapping_and_an_editable_preview(tmp_path, home):
                                              ("handbook_cpt.txt", "text", "text"),
                                              ("reviews_sentiment.jsonl", "instruction", "sft")])
 def test_every_bundled_sample_loads(name, kind, fmt, home):
-    assert str(SAMPLES_DIR / name) in [v for _, v in dt.sample_choices()]
-    res = dt.load_data(SAMPLES_DIR / name, session="s", copy=False)
+    assert str(SAMPLES_DIR / name) in [v for _, v in ds.sample_choices()]
+    res = ds.load_data(SAMPLES_DIR / name, session="s", copy=False)
     assert res["ok"], res["error"]
     assert res["mapping"].kind == kind and res["state"]["converted"].format == fmt
-    assert len(res["preview"]) == min(dt.PREVIEW_ROWS, len(res["state"]["converted"].rows))
+    assert len(res["preview"]) == min(ds.PREVIEW_ROWS, len(res["state"]["converted"].rows))
     assert not (home / "uploads").exists()  # a sample is read where it is, never copied
 
 
@@ -72,45 +73,45 @@ def test_columns_that_cannot_be_mapped_say_so_and_remapping_fixes_it(tmp_path):
     src = tmp_path / "sheet.csv"
     src.write_text("frage,antwort,note\nWie spät ist es?,Zehn Uhr.,a\nWo ist das Büro?,Im dritten Stock.,b\n",
                    encoding="utf-8")
-    res = dt.load_data(src, session="s")
+    res = ds.load_data(src, session="s")
     assert not res["ok"]
     assert "Could not tell what the columns mean" in res["error"] and "frage, antwort, note" in res["error"]
     assert res["state"]["table"].columns == ["frage", "antwort", "note"]  # the dropdowns get the file's columns
 
     st = res["state"]
-    half = dt.remap(st, {"kind": "instruction", "prompt": "frage"})
-    assert not half["ok"] and "choose a column for response" in half["error"]
+    half = ds.remap(st, {"kind": "instruction", "prompt": "frage"})
+    assert not half["ok"] and "choose a column for Answer" in half["error"]
 
-    ok = dt.remap(half["state"], {"kind": "instruction", "prompt": "frage", "response": "antwort"})
+    ok = ds.remap(half["state"], {"kind": "instruction", "prompt": "frage", "response": "antwort"})
     assert ok["ok"], ok["error"]
     assert list(ok["preview"]["answer"]) == ["Zehn Uhr.", "Im dritten Stock."]
 
-    other = dt.remap(ok["state"], {"kind": "instruction", "prompt": "frage", "response": "note"})
+    other = ds.remap(ok["state"], {"kind": "instruction", "prompt": "frage", "response": "note"})
     assert list(other["preview"]["answer"]) == ["a", "b"]
     # a part the kind does not read is left out of the mapping (the dropdown keeps it)
-    assert dt.mapping_from({"kind": "text", "text": "note", "prompt": "frage"}, ["frage", "note"]).used() == \
+    assert ds.mapping_from({"kind": "text", "text": "note", "prompt": "frage"}, ["frage", "note"]).used() == \
         {"text": "note"}
-    gone = dt.remap(ok["state"], {"kind": "instruction", "prompt": "frage", "response": "missing"})
+    gone = ds.remap(ok["state"], {"kind": "instruction", "prompt": "frage", "response": "missing"})
     assert not gone["ok"] and "No column named missing" in gone["error"]
 
 
 def test_an_edit_in_the_preview_reaches_the_cleaned_output(tmp_path, home):
-    res = dt.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="s")
+    res = ds.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="s")
     st, df = res["state"], res["preview"].copy()
     df.loc[df["#"] == 3, "answer"] = "Corrected by the expert."
-    out = dt.run_clean(st, df, {"near_dup": False}, "none", session="s")
+    out = ds.run_clean(st, df, {"near_dup": False}, "none", session="s")
     assert out["ok"], out["error"]
     cleaned = [json.loads(line) for line in Path(out["cleaned_file"]).read_text(encoding="utf-8").splitlines()]
     assert cleaned[2]["messages"][-1] == {"role": "assistant", "content": "Corrected by the expert."}
     assert cleaned[1]["messages"][-1]["content"].startswith("The shipping policy")
     assert out["report"]["edited_rows"] == [3] and "Rows with your edits from the preview: 1" in out["report_md"]
     # the edit stays through a search, and shows in the preview
-    found = dt.show_preview(st, None, "Corrected", "en")
+    found = ds.show_preview(st, None, "Corrected", "en")
     assert list(found["preview"]["#"]) == [3] and "Rows you edited: 1" in found["count_md"]
     # changed back: no longer an edit
     df.loc[df["#"] == 3, "answer"] = cleaned[2]["messages"][-1]["content"].replace("Corrected by the expert.",
                                                                                    qa_rows()[2]["answer"])
-    assert dt.merge_edits(st, df) == 0
+    assert ds.merge_edits(st, df) == 0
 
 
 def test_clean_reports_counts_rows_and_statistics(tmp_path):
@@ -121,8 +122,8 @@ def test_clean_reports_counts_rows_and_statistics(tmp_path):
          "answer": "The refund policy: contact support with order 0 and we reply within 1 days!"},
         {"question": "Who do I write to?", "answer": "Write to jane.doe@example.com for help."},  # personal data
     ]
-    res = dt.load_data(write_jsonl(tmp_path / "mixed.jsonl", rows), session="s")
-    out = dt.run_clean(res["state"], res["preview"], {"near_dup_threshold": 0.8, "cutoff_len": 2048},
+    res = ds.load_data(write_jsonl(tmp_path / "mixed.jsonl", rows), session="s")
+    out = ds.run_clean(res["state"], res["preview"], {"near_dup_threshold": 0.8, "cutoff_len": 2048},
                        TINY_TOKENIZER, session="s")
     assert out["ok"], out["error"]
     rep = out["report"]
@@ -142,12 +143,12 @@ def test_clean_reports_counts_rows_and_statistics(tmp_path):
     saved = json.loads(Path(out["report_file"]).read_text(encoding="utf-8"))
     assert saved["removed"] == rep["removed"] and saved["template"]["ok"] is True
     # a cutoff that cuts answers is reported by the template check, with the row numbers
-    cut = dt.run_clean(res["state"], None, {"cutoff_len": 0}, TINY_TOKENIZER)
+    cut = ds.run_clean(res["state"], None, {"cutoff_len": 0}, TINY_TOKENIZER)
     assert cut["ok"] and "✅" in cut["template_md"]
-    short = dt.run_clean(res["state"], None, {"cutoff_len": 24, "near_dup": False}, TINY_TOKENIZER)
+    short = ds.run_clean(res["state"], None, {"cutoff_len": 24, "near_dup": False}, TINY_TOKENIZER)
     assert short["report"]["removed"]["too_long"] > 0 and "too long" in short["report_md"]
     # Chinese
-    zh = dt.run_clean(res["state"], None, {}, "none", lang="zh")
+    zh = ds.run_clean(res["state"], None, {}, "none", lang="zh")
     assert "输入 10 行" in zh["report_md"] and "清洗前" in zh["stats_md"]
 
 
@@ -159,19 +160,19 @@ def test_a_model_whose_tokenizer_cannot_load_falls_back_to_the_embedded_one(tmp_
     def fake(name):
         if name == "embedded":
             return tiny
-        raise dt.StudioError(f"Could not download '{name}' from the Hugging Face Hub: this machine seems to be offline.")
+        raise ds.StudioError(f"Could not download '{name}' from the Hugging Face Hub: this machine seems to be offline.")
 
-    monkeypatch.setattr(dt, "_tokenizer", fake)
-    res = dt.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="s")
-    out = dt.run_clean(res["state"], None, {}, "qwen2.5-7b-instruct")
+    monkeypatch.setattr(ds, "_tokenizer", fake)
+    res = ds.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="s")
+    out = ds.run_clean(res["state"], None, {}, "qwen2.5-7b-instruct")
     assert out["ok"] and out["report"]["tokenizer"] == "embedded"
     assert "tokenizer of qwen2.5-7b-instruct could not be loaded" in out["report_md"] and "offline" in out["report_md"]
     assert "could not be loaded" in json.loads(Path(out["report_file"]).read_text(encoding="utf-8"))["notes"][0]
 
 
 def test_bad_options_are_a_sentence():
-    res = dt.load_data(SAMPLES_DIR / "reviews_sentiment.jsonl", copy=False)
-    out = dt.run_clean(res["state"], None, {"pii": "shout"}, "none")
+    res = ds.load_data(SAMPLES_DIR / "reviews_sentiment.jsonl", copy=False)
+    out = ds.run_clean(res["state"], None, {"pii": "shout"}, "none")
     assert not out["ok"] and "Personal data handling must be one of" in out["error"]
 
 
@@ -187,24 +188,24 @@ def test_bad_files_give_one_plain_sentence(tmp_path, home, monkeypatch):
               "object.json": "single JSON object", "missing.jsonl": "There is no file at", "folder": "is a folder",
               "big.jsonl": "over the 1 MB upload limit"}
     for name, words in expect.items():
-        res = dt.load_data(tmp_path / name, session="bad")
+        res = ds.load_data(tmp_path / name, session="bad")
         assert not res["ok"], name
         assert words in res["error"] and res["error"].startswith("⚠️"), (name, res["error"])
         assert "Traceback" not in res["error"] and res["error"].count("\n") == 0
     assert not (home / "uploads" / "bad").exists()  # nothing copied for a file that does not read
     # handlers before any data: a sentence, not a crash
-    for out in (dt.run_clean(dt.new_state(), None, {}, "none"), dt.use_for_training(None, None, {}, {}, "none"),
-                dt.remap(dt.new_state(), {"kind": "text"}), dt.load_data(None)):
+    for out in (ds.run_clean(ds.new_state(), None, {}, "none"), ds.use_for_training(None, None, {}, {}, "none"),
+                ds.remap(ds.new_state(), {"kind": "text"}), ds.load_data(None)):
         assert not out["ok"] and "Upload a file or pick a sample first" in out["error"]
 
 
 def test_use_for_training_sets_ctx_data_with_a_readable_train_file(tmp_path, home):
     from studio.engine.datasets import load_rows
 
-    res = dt.load_data(SAMPLES_DIR / "company_policy_zh.jsonl", copy=False)
+    res = ds.load_data(SAMPLES_DIR / "company_policy_zh.jsonl", copy=False)
     st = res["state"]
     # not cleaned yet: Use cleans first with the options shown, then splits and mixes
-    out = dt.use_for_training(st, res["preview"], {}, {"eval_share": 0.1, "general_share": 0.1, "seed": 7}, "none",
+    out = ds.use_for_training(st, res["preview"], {}, {"eval_share": 0.1, "general_share": 0.1, "seed": 7}, "none",
                               session="s")
     assert out["ok"], out["error"]
     assert out.get("clean") is True and "cleaned again" in out["use_md"]
@@ -222,21 +223,21 @@ def test_use_for_training_sets_ctx_data_with_a_readable_train_file(tmp_path, hom
     assert "**148** training rows" in out["use_md"] and "15 general chat" in out["use_md"]
     assert sorted(Path(f).name for f in out["files"]) == ["eval.jsonl", "report.json", "train.jsonl"]
     # unchanged since: no second clean; a new folder each time
-    again = dt.use_for_training(st, None, {}, {"eval_share": 0}, "none")
+    again = ds.use_for_training(st, None, {}, {"eval_share": 0}, "none")
     assert again["ok"] and not again.get("clean") and again["data"]["eval_file"] == ""
     assert Path(again["data"]["train_file"]).parent != folder
     # preference data trains DPO; general chat is not mixed into it, and says so
-    dpo = dt.load_data(SAMPLES_DIR / "dpo_preferences.jsonl", copy=False)
-    out = dt.use_for_training(dpo["state"], None, {}, {"general_share": 0.05}, "none")
+    dpo = ds.load_data(SAMPLES_DIR / "dpo_preferences.jsonl", copy=False)
+    out = ds.use_for_training(dpo["state"], None, {}, {"general_share": 0.05}, "none")
     assert out["data"]["format"] == "preference" and "only mix into conversation" in out["use_md"]
 
 
 def test_the_template_check_reports_answers_training_would_cut(tmp_path, home):
     rows = qa_rows(3) + [{"question": "Tell me everything.", "answer": "word " * 2100},
                          {"question": "Read this: " + "word " * 2100, "answer": "Done."}]
-    res = dt.load_data(write_jsonl(tmp_path / "long.jsonl", rows), session="s")
+    res = ds.load_data(write_jsonl(tmp_path / "long.jsonl", rows), session="s")
     # cutoff 0 keeps every row, and training cuts at its default length: 2048 tokens
-    out = dt.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False}, TINY_TOKENIZER, session="s")
+    out = ds.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False}, TINY_TOKENIZER, session="s")
     assert out["ok"], out["error"]
     t = out["report"]["template"]
     assert t["cutoff"] == 2048 and (t["cut"], t["cut_entirely"], t["cut_partly"]) == (2, 1, 1)
@@ -244,28 +245,28 @@ def test_the_template_check_reports_answers_training_would_cut(tmp_path, home):
     md = out["template_md"]
     assert "**2 answers would be cut** by the cutoff of 2048 tokens" in md and "1 entirely" in md and "1 partly" in md
     assert "row 4:" in md and "row 5:" in md
-    assert "2 个回答在训练时会被截断" in dt.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False},
+    assert "2 个回答在训练时会被截断" in ds.run_clean(res["state"], None, {"cutoff_len": 0, "near_dup": False},
                                                 TINY_TOKENIZER, lang="zh")["template_md"]
-    used = dt.use_for_training(res["state"], None, {"cutoff_len": 0, "near_dup": False}, {"eval_share": 0},
+    used = ds.use_for_training(res["state"], None, {"cutoff_len": 0, "near_dup": False}, {"eval_share": 0},
                                TINY_TOKENIZER, session="s")
     assert used["ok"] and "**2 answers would be cut**" in used["use_md"]
     assert used["prepared_report"]["template"]["cut"] == 2
     # a cutoff that Clean applies removes those rows, and the check says nothing trained is cut
-    out = dt.run_clean(res["state"], None, {"cutoff_len": 2048, "near_dup": False}, TINY_TOKENIZER)
+    out = ds.run_clean(res["state"], None, {"cutoff_len": 2048, "near_dup": False}, TINY_TOKENIZER)
     assert out["report"]["removed"]["too_long"] == 2 and out["report"]["template"]["cut"] == 0
     assert "✅ All 3 rows render" in out["template_md"] and "2 rows longer than the cutoff" in out["template_md"]
 
 
 def test_cleaning_progress_speaks_the_pages_language(tmp_path):
-    res = dt.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="p")
+    res = ds.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="p")
     seen = {"en": [], "zh": []}
     for lang in seen:
-        out = dt.run_clean(res["state"], None, {}, "none", lang=lang, progress=lambda f, d: seen[lang].append(d))
+        out = ds.run_clean(res["state"], None, {}, "none", lang=lang, progress=lambda f, d: seen[lang].append(d))
         assert out["ok"]
     assert any("正在清洗…… 删除完全重复" in d for d in seen["zh"]) and any("完成" in d for d in seen["zh"])
-    from studio.data.clean import STEP_NAMES
+    from studio.data.clean import STEPS, step_name
 
-    assert not any(s.en in d for s in STEP_NAMES.values() for d in seen["zh"]), seen["zh"]  # no English step names
+    assert not any(step_name(n).text("en") in d for n in STEPS for d in seen["zh"]), seen["zh"]  # no English step names
     assert any("Cleaning… removing duplicates" in d for d in seen["en"]) and any("done" in d for d in seen["en"])
 
 
@@ -279,7 +280,7 @@ def test_downloads_are_served_from_a_folder_gradio_allows(tmp_path, home):
 
 def test_every_data_control_has_help_in_the_catalog():
     assert len([k for k in catalog("en") if k.startswith("data.")]) > 100
-    help_keys = {f"help.CleanOptions.{n}" for n in dt.CLEAN_FIELDS} | {f"help.MixOptions.{n}" for n in dt.MIX_FIELDS}
+    help_keys = {f"help.CleanOptions.{n}" for n in ds.CLEAN_FIELDS} | {f"help.MixOptions.{n}" for n in ds.MIX_FIELDS}
     assert help_keys <= set(catalog("en")) and help_keys <= set(catalog("zh"))
 
 

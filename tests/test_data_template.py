@@ -7,6 +7,7 @@ import pytest
 from studio.data.rows import make_row
 from studio.data.template_check import check_template
 from studio.data.tokens import count_tokens, encode_lengths
+from studio.messages import say
 
 TINY = Path(__file__).parent / "fixtures" / "data" / "tiny_tokenizer"
 
@@ -65,8 +66,8 @@ def test_no_template_and_plain_text_are_one_sentence(tiny):
 
     bare = AutoTokenizer.from_pretrained(TINY)
     bare.chat_template = None
-    assert "no chat template" in check_template([conv("a", "b")], bare).problem
-    assert "Plain text" in check_template([make_row({"text": "doc"}, 1)], tiny).problem
+    assert "no chat template" in str(check_template([conv("a", "b")], bare).problem)
+    assert "Plain text" in str(check_template([make_row({"text": "doc"}, 1)], tiny).problem)
 
 
 def test_token_counts_match_the_rendered_template(tiny):
@@ -117,4 +118,5 @@ def test_every_row_with_a_refused_role_order_is_reported(tiny):
 
 def test_no_tokenizer_is_a_sentence_in_both_languages():
     rep = check_template([conv("a", "b")], None)
-    assert "No tokenizer" in rep.problem and "分词器" in rep.problem.zh and rep.to_dict()["problem"] == rep.problem.en
+    assert "No tokenizer" in str(rep.problem) and rep.problem.text("zh") == say("data.template.no_tokenizer", "zh")
+    assert rep.to_dict()["problem"] == str(rep.problem)

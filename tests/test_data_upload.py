@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from studio.data import session as ds
 from studio.ui import data_tab as dt
 from studio.ui.launch import server_kwargs
 
@@ -33,11 +34,11 @@ def test_gradio_accepts_the_cap():
 
 
 def test_the_tab_hint_says_the_same_cap(monkeypatch):
-    assert dt.upload_hint("en").endswith("up to 200 MB.")
+    assert ds.upload_hint("en").endswith("up to 200 MB.")
     monkeypatch.setenv("SPACE_ID", "someone/studio")
-    assert dt.upload_hint("en").endswith("up to 20 MB.") and "最大 20 MB" in dt.upload_hint("zh")
+    assert ds.upload_hint("en").endswith("up to 20 MB.") and "最大 20 MB" in ds.upload_hint("zh")
     monkeypatch.setenv("STUDIO_MAX_UPLOAD_MB", "5")
-    assert dt.upload_hint("en").endswith("up to 5 MB.")
+    assert ds.upload_hint("en").endswith("up to 5 MB.")
 
 
 def test_the_tab_refuses_a_file_over_the_cap_with_a_sentence(tmp_path, monkeypatch):
@@ -45,8 +46,8 @@ def test_the_tab_refuses_a_file_over_the_cap_with_a_sentence(tmp_path, monkeypat
     src = tmp_path / "faq.jsonl"
     src.write_text("".join(json.dumps({"question": f"Question {i}?", "answer": f"Answer number {i}."}) + "\n"
                            for i in range(60)), encoding="utf-8")
-    out = dt.load_data(str(src), session="s")
+    out = ds.load_data(str(src), session="s")
     assert not out["ok"] and "over the 1 KB upload limit" in out["error"] and "\n" not in out["error"]
-    zh = dt.load_data(str(src), session="s", lang="zh")
+    zh = ds.load_data(str(src), session="s", lang="zh")
     assert "超过了 1 KB 的上传上限" in zh["error"]
     assert not (tmp_path / "home" / "uploads" / "s").exists()  # nothing copied

@@ -19,12 +19,16 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
-from studio.data import neardup, pii
+from studio.data import neardup, pii, placeholders
+from studio.data.cutoff import CutoffChoice, choose_cutoff
 from studio.data.rows import (REQUIRED_REASONS, THINK_CLOSE, Changed, Removed, Row, StepResult, answer_text,
-                              dedup_text, map_texts, texts)
-from studio.errors import Sentence, StudioError
+                              dedup_text, make_row, map_texts, texts)
+from studio.errors import StudioError
+from studio.messages import Msg
 
 PII_MODES = ("flag", "mask", "drop", "off")
+TOO_LONG_MODES = ("drop", "truncate")
+DEFAULT_BLOCK = 2048  # the block length of plain text when nothing else says (the trainer's default)
 
 
 @dataclass
@@ -35,24 +39,27 @@ class CleanOptions:
     dedup: bool = True
     near_dup: bool = True
     near_dup_threshold: float = 0.85
-    cutoff_len: int = 2048
+    cutoff_len: int | None = None  # None: chosen from the data and the model (cutoff.choose_cutoff); 0: none
+    too_long: str = "drop"  # rows over the cutoff: drop them, or keep them for training to truncate
+    context_len: int | None = None  # the model's context length, when known (the cutoff stays within it)
+    memory_len: int | None = None  # tokens per row that fit in memory per the run plan, when known
     min_chars: int = 0
     token_sample: int = 10_000
     pii: str = "flag"
+    fill_name: str = ""  # fills {{name}}-like placeholders (identity sets); "" leaves them flagged
+    fill_author: str = ""  # fills {{author}}-like placeholders
 
     def check(self) -> None:
         if self.pii not in PII_MODES:
-            raise StudioError(f"Personal data handling must be one of {', '.join(PII_MODES)}, not '{self.pii}'.",
-                              f"个人信息的处理方式必须是 {', '.join(PII_MODES)} 之一，而不是“{self.pii}”。")
+            raise StudioError("data.error.pii_mode", modes=list(PII_MODES), value=self.pii)
+        if self.too_long not in TOO_LONG_MODES:
+            raise StudioError("data.error.too_long_mode", modes=list(TOO_LONG_MODES), value=self.too_long)
         if not 0 < self.near_dup_threshold <= 1:
-            raise StudioError("The near-duplicate threshold must be between 0 and 1 (0.85 is usual).",
-                              "近似重复的阈值必须在 0 到 1 之间（通常取 0.85）。")
+            raise StudioError("data.error.threshold")
         if not 0 < self.garbled_share <= 1:
-            raise StudioError("The garbled share must be between 0 and 1 (0.3 is usual).",
-                              "乱码比例必须在 0 到 1 之间（通常取 0.3）。")
-        if self.cutoff_len < 0 or self.min_chars < 0 or self.token_sample < 1:
-            raise StudioError("The cutoff length and minimum answer length cannot be negative.",
-                              "截断长度和最短回答长度不能是负数。")
+            raise StudioError("data.error.garbled_share")
+        if (self.cutoff_len or 0) < 0 or self.min_chars < 0 or self.token_sample < 1:
+            raise StudioError("data.error.negative")
 
 
 @dataclass
@@ -61,10 +68,13 @@ class CleanResult:
     removed: list[Removed]
     changed: list[Changed]
     flagged: list[dict]
-    notes: list[str]
+    notes: list[Msg]
     tokens_before: list[int] | None  # lengths of the input rows (a sample of them in big files), with a tokenizer
     tokens_after: list[int] | None  # lengths of the kept rows (likewise)
     timings: dict[str, float]
+    cutoff_len: int = 0  # the cutoff applied (chosen from the data when the options left it open); 0: none
+    cutoff: CutoffChoice | None = None  # how it was chosen, when it was
+    text_counts: dict | None = None  # plain text: {"documents", "blocks"}
 
     def removed_counts(self) -> dict[str, int]:
         counts = {r: 0 for r in REQUIRED_REASONS} | {"too_short": 0}
@@ -78,28 +88,27 @@ class CleanResult:
             counts[c.reason] = counts.get(c.reason, 0) + 1
         return counts
 
+    def flagged_counts(self) -> dict[str, int]:
+        counts = {"personal_data": 0, "placeholder": 0}
+        for f in self.flagged:
+            counts[f["reason"]] = counts.get(f["reason"], 0) + 1
+        return counts
 
-# What `progress` is told while a step runs: a Sentence, so a Chinese page shows Chinese (str() is English).
-STEP_NAMES = {
-    "fix_mojibake": Sentence("fixing mojibake", "修复乱码"),
-    "drop_garbled": Sentence("removing garbled rows", "删除乱码行"),
-    "strip_control": Sentence("stripping control characters", "去除控制字符"),
-    "normalize": Sentence("normalising Unicode and whitespace", "规范化 Unicode 和空白"),
-    "drop_empty": Sentence("removing empty rows", "删除空行"),
-    "drop_too_short": Sentence("removing too short answers", "删除过短的回答"),
-    "personal_data": Sentence("looking for personal data", "查找个人信息"),
-    "drop_duplicates": Sentence("removing duplicates", "删除完全重复"),
-    "drop_near_duplicates": Sentence("removing near duplicates", "删除近似重复"),
-    "drop_too_long": Sentence("measuring lengths in tokens", "按 token 计算长度"),
-    "done": Sentence("done", "完成"),
-}
+
+STEPS = ("fix_mojibake", "drop_garbled", "strip_control", "normalize", "drop_empty", "drop_too_short", "placeholders",
+         "personal_data", "drop_duplicates", "drop_near_duplicates", "split_blocks", "drop_too_long")
+
+
+def step_name(name: str) -> Msg:
+    """What `progress` is told while a step runs (data.step.<name>)."""
+    return Msg(f"data.step.{name}")
 
 
 def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
-          progress: Callable[[float, Sentence], None] | None = None) -> CleanResult:
-    """Run every step in order. `tokenizer` (any Hugging Face tokenizer) enables `too_long` and the
-    token statistics; without one, lengths are not measured and a note says so. `progress(fraction,
-    step)` hears each step's name as a Sentence (English and Chinese)."""
+          progress: Callable[[float, Msg], None] | None = None) -> CleanResult:
+    """Run every step in order. `tokenizer` (any Hugging Face tokenizer) enables `too_long`, the cutoff
+    chosen from the data, text blocks and the token statistics; without one, lengths are not measured and
+    a note says so. `progress(fraction, step)` hears each step's name as a Msg."""
     from studio.data.tokens import TokenCounter
 
     o = options or CleanOptions()
@@ -113,6 +122,8 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         t = time.perf_counter()
         tokens_before = counter.count(_sample(rows, o.token_sample, seed=0))
         timings["count_tokens"] = time.perf_counter() - t
+    is_text = bool(rows) and "text" in rows[0].data
+    cutoff_len, choice = _resolve_cutoff(o, tokens_before, is_text)
     steps = [
         ("fix_mojibake", o.fix_mojibake, fix_mojibake),
         ("drop_garbled", o.drop_garbled, lambda rs: drop_garbled(rs, o.garbled_share)),
@@ -120,18 +131,24 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         ("normalize", True, normalize),
         ("drop_empty", True, drop_empty),
         ("drop_too_short", o.min_chars > 0, lambda rs: drop_too_short(rs, o.min_chars)),
+        ("placeholders", True, lambda rs: find_placeholders(rs, o.fill_name, o.fill_author)),
         ("personal_data", o.pii != "off", lambda rs: personal_data(rs, o.pii)),
         ("drop_duplicates", o.dedup, drop_duplicates),
         ("drop_near_duplicates", o.near_dup, lambda rs: drop_near_duplicates(rs, o.near_dup_threshold)),
-        ("drop_too_long", o.cutoff_len > 0, lambda rs: drop_too_long(rs, tokenizer, o.cutoff_len, counter)),
+        ("split_blocks", is_text and cutoff_len > 0, lambda rs: split_blocks(rs, tokenizer, cutoff_len)),
+        ("drop_too_long", not is_text and (cutoff_len > 0 or tokenizer is None and o.cutoff_len != 0),
+         lambda rs: drop_too_long(rs, tokenizer, cutoff_len, counter, o.too_long)),
     ]
     removed, changed, flagged = [], [], []
+    documents = len(rows)
     for i, (name, enabled, step) in enumerate(steps):
         if not enabled:
             continue
         if progress:
-            progress(i / len(steps), STEP_NAMES[name])
+            progress(i / len(steps), step_name(name))
         t = time.perf_counter()
+        if name == "split_blocks":
+            documents = len(rows)
         result = step(rows)
         timings[name] = time.perf_counter() - t
         rows = result.kept
@@ -147,8 +164,25 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         tokens_after = [r.tokens for r in after]
         timings["count_tokens"] += time.perf_counter() - t
     if progress:
-        progress(1.0, STEP_NAMES["done"])
-    return CleanResult(rows, removed, changed, flagged, notes, tokens_before, tokens_after, timings)
+        progress(1.0, step_name("done"))
+    text_counts = {"documents": documents, "blocks": len(rows)} if is_text else None
+    return CleanResult(rows, removed, changed, flagged, notes, tokens_before, tokens_after, timings, cutoff_len,
+                       choice, text_counts)
+
+
+def _resolve_cutoff(o: CleanOptions, lengths: list[int] | None, is_text: bool) -> tuple[int, CutoffChoice | None]:
+    """The cutoff to apply. Set in the options: that one. Open (None): for SFT and DPO rows, the one that
+    keeps 99% of them whole within the model and memory limits; for plain text, the block length
+    (the trainer's default, within the same limits). Without lengths in tokens it cannot be chosen: 0."""
+    if o.cutoff_len is not None:
+        return o.cutoff_len, None
+    limits = [x for x in (o.context_len, o.memory_len) if x and x > 0]
+    if is_text:
+        return min([DEFAULT_BLOCK, *limits]), None
+    if lengths is None:
+        return 0, None
+    choice = choose_cutoff(lengths, o.context_len, o.memory_len)
+    return choice.cutoff, choice
 
 
 def _sample(rows: list[Row], k: int, seed: int) -> list[Row]:
@@ -161,6 +195,26 @@ def _sample(rows: list[Row], k: int, seed: int) -> list[Row]:
 
 
 # ---- text fixes ---------------------------------------------------------------------------------
+
+def _hits(rows: list[Row], search: Callable[[str], object], chunk: int = 512) -> list[int]:
+    """Indexes of the rows whose texts `search` finds something in. Most rows of most files have none,
+    so a chunk of rows is searched as one string first (one scan in C) and only the chunks with a hit
+    row by row."""
+    out = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        if search("\x1e".join(["\x1e".join(texts(r.data)) for r in part])):
+            out += [start + i for i, r in enumerate(part) if any(search(t) for t in texts(r.data))]
+    return out
+
+
+def _replace(rows: list[Row], picked: list[int], result: StepResult) -> StepResult:
+    """The rows with `result.kept` (a step's output for rows[picked]) in place of the picked ones."""
+    out = list(rows)
+    for i, new in zip(picked, result.kept):
+        out[i] = new
+    return StepResult(out, changed=result.changed, flagged=result.flagged)
+
 
 def _map_rows(rows: list[Row], fn: Callable[[str], str], reason: str, show: bool = False) -> StepResult:
     kept, changed = [], []
@@ -178,26 +232,29 @@ def _map_rows(rows: list[Row], fn: Callable[[str], str], reason: str, show: bool
     return StepResult(kept, changed=changed)
 
 
+_NON_ASCII = re.compile("[^\x00-\x7f]").search
+
+
 def fix_mojibake(rows: list[Row]) -> StepResult:
-    """UTF-8 text that was once decoded as Latin-1 / Windows-1252 ('æˆ‘ä»¬' for '我们'), repaired with
-    ftfy. Only `fix_encoding`: ftfy's full `fix_text` would also turn full-width punctuation into ASCII."""
+    """UTF-8 text that was once decoded as Latin-1 / Windows-1252 ('Ã¦ËâÃ¤Â»Â¬' for the two characters
+    of 'we' in Chinese), repaired with ftfy. Only `fix_encoding`: ftfy's full `fix_text` would also turn
+    full-width punctuation into ASCII."""
     import ftfy
     from ftfy.badness import is_bad
 
     def fix(s: str) -> str:
         return s if s.isascii() else ftfy.fix_encoding(s)
 
-    suspects = [r for r in rows if not all(t.isascii() for t in texts(r.data)) and is_bad("\n".join(texts(r.data)))]
-    if not suspects:
+    picked = [i for i in _hits(rows, _NON_ASCII) if is_bad("\n".join(texts(rows[i].data)))]
+    if not picked:
         return StepResult(rows)
-    result = _map_rows(suspects, fix, "fixed_mojibake", show=True)
-    by_id = {id(old): new for old, new in zip(suspects, result.kept)}
-    return StepResult([by_id.get(id(r), r) for r in rows], changed=result.changed)
+    return _replace(rows, picked, _map_rows([rows[i] for i in picked], fix, "fixed_mojibake", show=True))
 
 
+# U+951F U+65A4 U+62F7: U+FFFD pairs re-read as GBK; ???: text saved in a code page that lacks its characters.
 _UNREADABLE_CHAR = "[\ufffd\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ue000-\uf8ff\U000f0000-\U0010ffff]"
-_UNREADABLE = re.compile(_UNREADABLE_CHAR + r"|锟斤拷|\?{3,}")  # 锟斤拷: U+FFFD pairs re-read as GBK; ???: text
-_SUSPECT = re.compile(_UNREADABLE_CHAR + r"|锟|\?\?\?").search  # saved in a code page that lacks its characters
+_UNREADABLE = re.compile(_UNREADABLE_CHAR + "|\u951f\u65a4\u62f7|\\?{3,}")
+_SUSPECT = re.compile(_UNREADABLE_CHAR + "|\u951f|\\?\\?\\?").search
 
 
 def garbled_share(s: str) -> float:
@@ -209,14 +266,15 @@ def garbled_share(s: str) -> float:
 
 
 def drop_garbled(rows: list[Row], share: float = 0.3) -> StepResult:
-    kept, removed = [], []
-    for r in rows:
-        worst = max(map(garbled_share, texts(r.data)))
+    bad = {}
+    for i in _hits(rows, _SUSPECT):
+        worst = max(map(garbled_share, texts(rows[i].data)))
         if worst >= share:
-            removed.append(Removed(r, "garbled", f"{worst:.0%} of a field is unreadable characters"))
-        else:
-            kept.append(r)
-    return StepResult(kept, removed)
+            bad[i] = worst
+    if not bad:
+        return StepResult(rows)
+    return StepResult([r for i, r in enumerate(rows) if i not in bad],
+                      [Removed(rows[i], "garbled", Msg("data.detail.garbled", share=f"{w:.0%}")) for i, w in bad.items()])
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -227,7 +285,10 @@ def _strip_control(s: str) -> str:
 
 
 def strip_control(rows: list[Row]) -> StepResult:
-    return _map_rows(rows, _strip_control, "stripped_control")
+    picked = _hits(rows, _CONTROL.search)
+    if not picked:
+        return StepResult(rows)
+    return _replace(rows, picked, _map_rows([rows[i] for i in picked], _strip_control, "stripped_control"))
 
 
 # Exotic spaces become a plain space; zero-width characters go. U+3000 (the full-width space of
@@ -260,28 +321,28 @@ def _visible_answer(content: str) -> str:
     return content.split(THINK_CLOSE, 1)[1] if content.lstrip().startswith("<think>") and THINK_CLOSE in content else content
 
 
-def empty_reason(data: dict) -> str:
-    """Why a row has nothing to learn from, or '' when it is fine."""
+def empty_reason(data: dict) -> Msg | None:
+    """Why a row has nothing to learn from (data.detail.empty.*), or None when it is fine."""
     if "messages" in data:
         msgs = data["messages"]
         if not any(m["role"] == "user" and m["content"].strip() for m in msgs):
-            return "no question"
+            return Msg("data.detail.empty.no_question")
         if not any(m["role"] == "assistant" for m in msgs):
-            return "no answer"
+            return Msg("data.detail.empty.no_answer")
         for m in msgs:
             if m["role"] == "assistant" and not _visible_answer(m["content"]).strip():
-                return "blank answer"
+                return Msg("data.detail.empty.blank_answer")
             if m["role"] == "user" and not m["content"].strip():
-                return "blank question"
-        return ""
+                return Msg("data.detail.empty.blank_question")
+        return None
     if "chosen" in data:
         p = data["prompt"]
         if not (any(m["content"].strip() for m in p if m["role"] == "user") if isinstance(p, list) else p.strip()):
-            return "blank prompt"
+            return Msg("data.detail.empty.blank_prompt")
         if not data["chosen"].strip() or not data["rejected"].strip():
-            return "blank chosen or rejected answer"
-        return ""
-    return "" if data["text"].strip() else "blank text"
+            return Msg("data.detail.empty.blank_pair")
+        return None
+    return None if data["text"].strip() else Msg("data.detail.empty.blank_text")
 
 
 def drop_empty(rows: list[Row]) -> StepResult:
@@ -291,7 +352,7 @@ def drop_empty(rows: list[Row]) -> StepResult:
         if why:
             removed.append(Removed(r, "empty", why))
         elif "chosen" in r.data and r.data["chosen"] == r.data["rejected"]:
-            removed.append(Removed(r, "identical_pair", "chosen and rejected are the same answer: nothing to prefer"))
+            removed.append(Removed(r, "identical_pair", Msg("data.detail.identical_pair")))
         else:
             kept.append(r)
     return StepResult(kept, removed)
@@ -302,10 +363,33 @@ def drop_too_short(rows: list[Row], min_chars: int) -> StepResult:
     for r in rows:
         n = len(_visible_answer(answer_text(r.data)).strip())
         if n < min_chars:
-            removed.append(Removed(r, "too_short", f"answer has {n} characters, fewer than {min_chars}"))
+            removed.append(Removed(r, "too_short", Msg("data.detail.too_short", n=n, min=min_chars)))
         else:
             kept.append(r)
     return StepResult(kept, removed)
+
+
+def find_placeholders(rows: list[Row], name: str = "", author: str = "") -> StepResult:
+    """Rows with unfilled template placeholders ({{name}}, {author}, <NAME>) are flagged with what they
+    hold; with a name or an author given, those are filled (and what is left stays flagged)."""
+    picked = _hits(rows, placeholders.FIND.search)
+    if not picked:
+        return StepResult(rows)
+    changed, flagged, out = [], [], list(rows)
+    for i in picked:
+        r = rows[i]
+        if name or author:
+            new = map_texts(r.data, lambda s: placeholders.fill(s, name, author))
+            if new is not r.data:
+                before, after = next((a, b) for a, b in zip(texts(r.data), texts(new)) if a != b)
+                changed.append(Changed(r.number, "filled_placeholders", before[:300], after[:300]))
+                r = out[i] = dataclasses.replace(r, data=new, tokens=None)
+        left = list(dict.fromkeys(p for t in texts(r.data) for p in placeholders.found_in(t)))
+        if left:
+            detail = Msg("data.detail.placeholder", found=left)
+            flagged.append({"number": r.number, "reason": "placeholder", "detail": str(detail),
+                            "message": detail.to_dict()})
+    return StepResult(out, changed=changed, flagged=flagged)
 
 
 def personal_data(rows: list[Row], mode: str = "flag") -> StepResult:
@@ -356,7 +440,7 @@ def drop_duplicates(rows: list[Row]) -> StepResult:
     for r in rows:
         key = _digest(r.data)
         if key in first:
-            removed.append(Removed(r, "duplicate", f"same as #{first[key]}"))
+            removed.append(Removed(r, "duplicate", Msg("data.detail.duplicate", number=first[key])))
         else:
             first[key] = r.number
             kept.append(r)
@@ -372,29 +456,72 @@ def drop_near_duplicates(rows: list[Row], threshold: float = 0.85) -> StepResult
     for i, r in enumerate(rows):
         if i in gone:
             j, sim = gone[i]
-            removed.append(Removed(r, "near_duplicate", f"{sim:.0%} alike to #{rows[j].number}"))
+            removed.append(Removed(r, "near_duplicate", Msg("data.detail.near_duplicate", share=f"{sim:.0%}",
+                                                            number=rows[j].number)))
         else:
             kept.append(r)
     return StepResult(kept, removed)
 
 
-def drop_too_long(rows: list[Row], tokenizer, cutoff_len: int = 2048, counter=None) -> StepResult:
-    """Rows over the cutoff in tokens. Only rows whose upper bound reaches the cutoff are tokenized
-    (see tokens.py); `counter` carries the template skeletons and counts from earlier calls."""
+def split_blocks(rows: list[Row], tokenizer, block_len: int = DEFAULT_BLOCK) -> StepResult:
+    """Plain text for continued pre-training is never dropped for its length: a document longer than
+    `block_len` tokens becomes blocks of `block_len` tokens (as training packs it), cut at token
+    boundaries, each a row with the document's number."""
     if tokenizer is None:
-        return StepResult(rows, note="No tokenizer was given, so lengths were not measured in tokens and "
-                                     "too_long was not checked.")
+        return StepResult(rows, note=Msg("data.note.no_tokenizer_blocks"))
+    from studio.data.tokens import TokenCounter, token_offsets
+
+    counter = TokenCounter(tokenizer)
+    long_ = [i for i, r in enumerate(rows) if counter.upper_bound(r.data) > block_len]
+    if not long_:
+        return StepResult(rows)
+    offsets = token_offsets(tokenizer, [rows[i].data["text"] for i in long_])
+    split: dict[int, list[Row]] = {}
+    for i, starts in zip(long_, offsets):
+        if len(starts) <= block_len:
+            continue
+        text, r = rows[i].data["text"], rows[i]
+        cuts = [starts[k] for k in range(0, len(starts), block_len)] + [len(text)]
+        cuts[0] = 0
+        blocks = [text[a:b].strip() for a, b in zip(cuts, cuts[1:])]
+        split[i] = [make_row({"text": b}, r.number) for b in blocks if b]
+    if not split:
+        return StepResult(rows)
+    out, changed = [], []
+    for i, r in enumerate(rows):
+        if i in split:
+            out += split[i]
+            changed.append(Changed(r.number, "split_into_blocks"))
+        else:
+            out.append(r)
+    return StepResult(out, changed=changed)
+
+
+def drop_too_long(rows: list[Row], tokenizer, cutoff_len: int = 2048, counter=None, mode: str = "drop") -> StepResult:
+    """SFT and DPO rows over the cutoff in tokens: removed (`drop`), or kept and flagged for training to
+    truncate (`truncate`). Only rows whose upper bound reaches the cutoff are tokenized (see tokens.py);
+    `counter` carries the template skeletons and counts from earlier calls. Plain text is never dropped
+    for its length (see split_blocks)."""
+    if tokenizer is None:
+        return StepResult(rows, note=Msg("data.note.no_tokenizer"))
     from studio.data.tokens import TokenCounter
 
     counter = counter or TokenCounter(tokenizer)
-    todo = [r for r in rows if r.tokens is None and (not counter.bound_holds or counter.upper_bound(r.data) > cutoff_len)]
+    todo = [r for r in rows if r.tokens is None and "text" not in r.data
+            and (not counter.bound_holds or counter.upper_bound(r.data) > cutoff_len)]
     counter.count(todo)
     if not counter.bound_holds:  # this tokenizer can beat its bound: measure every row
-        counter.count([r for r in rows if r.tokens is None])
-    kept, removed = [], []
+        counter.count([r for r in rows if r.tokens is None and "text" not in r.data])
+    kept, removed, flagged = [], [], []
     for r in rows:
-        if r.tokens is not None and r.tokens > cutoff_len:
-            removed.append(Removed(r, "too_long", f"{r.tokens} tokens, over the cutoff of {cutoff_len}"))
+        if r.tokens is not None and r.tokens > cutoff_len and "text" not in r.data:
+            if mode == "truncate":
+                kept.append(r)
+                detail = Msg("data.detail.truncated", tokens=r.tokens, cutoff=cutoff_len)
+                flagged.append({"number": r.number, "reason": "truncated", "detail": str(detail),
+                                "message": detail.to_dict()})
+            else:
+                removed.append(Removed(r, "too_long", Msg("data.detail.too_long", tokens=r.tokens, cutoff=cutoff_len)))
         else:
             kept.append(r)
-    return StepResult(kept, removed)
+    return StepResult(kept, removed, flagged=flagged)

@@ -11,7 +11,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from studio.data.clean import PII_MODES, CleanOptions
+from studio.data.clean import PII_MODES, TOO_LONG_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
 from studio.data.split_mix import MixOptions
 
@@ -35,7 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="unpaired true/false labels: keep only the good answers (sft) or pair them for DPO")
     parser.add_argument("--tokenizer", default="embedded",
                         help="tokenizer to measure lengths with: 'embedded' (default), a model folder, or 'none'")
-    parser.add_argument("--cutoff-len", type=int, default=2048, help=_help(CleanOptions, "cutoff_len"))
+    parser.add_argument("--cutoff-len", type=int, default=None,
+                        help=_help(CleanOptions, "cutoff_len") + " Default: chosen from the data and the model.")
+    parser.add_argument("--too-long", choices=TOO_LONG_MODES, default="drop", help=_help(CleanOptions, "too_long"))
+    parser.add_argument("--fill-name", default="", help=_help(CleanOptions, "fill_name"))
+    parser.add_argument("--fill-author", default="", help=_help(CleanOptions, "fill_author"))
     parser.add_argument("--min-chars", type=int, default=0, help=_help(CleanOptions, "min_chars"))
     parser.add_argument("--near-dup-threshold", type=float, default=0.85, help=_help(CleanOptions, "near_dup_threshold"))
     parser.add_argument("--no-near-dup", action="store_true", help="skip near-duplicate detection")
@@ -60,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     options = CleanOptions(fix_mojibake=not args.no_fix_mojibake, drop_garbled=not args.keep_garbled,
                            dedup=not args.no_dedup, near_dup=not args.no_near_dup,
                            near_dup_threshold=args.near_dup_threshold, cutoff_len=args.cutoff_len,
-                           min_chars=args.min_chars, pii=args.pii)
+                           too_long=args.too_long, min_chars=args.min_chars, pii=args.pii,
+                           fill_name=args.fill_name, fill_author=args.fill_author)
     options.check()
     mapping = _mapping(args) if (args.format or args.map or args.label_mode != "sft") else None
     mix = None
@@ -72,11 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.input).is_file():  # say so before loading a tokenizer (seconds) for nothing
         read_file(args.input)
     tokenizer, name = load_tokenizer_or_none(args.tokenizer)
+    if tokenizer is not None and options.cutoff_len is None:
+        from studio.data.cutoff import model_context_length
+
+        options.context_len = model_context_length(name, tokenizer)
     try:
         report = clean_file(args.input, args.out, args.report, mapping, options, tokenizer, name, mix, args.eval_out)
     except MemoryError:
-        raise StudioError("Ran out of memory while cleaning; split the file into smaller parts.",
-                          "清洗时内存不足；请把文件拆成几个小文件。") from None
+        raise StudioError("data.error.memory") from None
     removed = ", ".join(f"{k} {v}" for k, v in report["removed"].items() if v) or "none"
     print(f"{report['input_rows']} rows in ({report['detected']}, {report['format']}), "
           f"{report['output_rows']} rows out; removed: {removed}.")
@@ -97,8 +105,7 @@ def _mapping(args) -> Mapping:
     for item in args.map:
         part, _, column = item.partition("=")
         if part not in _MAP_FIELDS or not column:
-            raise StudioError(f"--map takes PART=COLUMN with PART one of {', '.join(_MAP_FIELDS)}; got '{item}'.",
-                              f"--map 的格式是 PART=COLUMN，PART 取 {', '.join(_MAP_FIELDS)} 之一；收到的是“{item}”。")
+            raise StudioError("data.error.map_arg", parts=_MAP_FIELDS, item=item)
         setattr(m, part, column)
     m.label_mode = args.label_mode
     return m

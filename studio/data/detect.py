@@ -2,7 +2,7 @@
 
 `detect(table)` returns a `Mapping`: a plain dataclass the Data tab shows as dropdowns and the user
 may change; `to_rows(table, mapping)` applies it. Column names are matched case-insensitively
-against English and Chinese synonyms (问题 / 答案, 指令 / 输入 / 输出, ...).
+against English and Chinese synonyms (columns.yaml: instruction / input / output, question / answer, ...).
 
 Unpaired preference labels (KTO-style `label: true/false`) never train the model on an answer
 labelled bad: by default the good answers become SFT rows and the bad ones are removed and
@@ -15,61 +15,25 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import yaml
 
 from studio.data.read import Table
 from studio.data.rows import Removed, Row, make_row, think_answer
 from studio.errors import StudioError
+from studio.messages import Msg
 
 KINDS = ("instruction", "reasoning", "conversation", "preference", "unpaired", "text")
 FORMAT_OF_KIND = {"instruction": "sft", "reasoning": "sft", "conversation": "sft", "preference": "preference",
                   "unpaired": "sft", "text": "text"}
 
-# Synonyms per role, best first. Header names are compared lower-cased with spaces and dashes as "_".
-SYNONYMS = {
-    "messages": ["messages", "conversations", "conversation", "dialog", "dialogue", "chat", "turns", "对话", "多轮对话", "会话"],
-    "prompt": ["instruction", "prompt", "question", "query", "problem", "user", "human", "instruction_text",
-               "指令", "问题", "提问", "问", "题目", "用户", "用户输入", "问句", "查询", "指示"],
-    "input": ["input", "context", "输入", "上下文", "补充输入", "背景"],
-    "response": ["output", "response", "completion", "answer", "reply", "target", "assistant", "bot", "solution",
-                 "输出", "答案", "回答", "回复", "答", "应答", "解答", "助手"],
-    "thinking": ["thinking", "think", "thought", "thoughts", "cot", "reasoning", "reasoning_content", "rationale",
-                 "chain_of_thought", "思考", "思考过程", "思维链", "推理", "推理过程", "解题思路"],
-    "system": ["system", "system_prompt", "系统", "系统提示", "系统提示词", "系统消息"],
-    "history": ["history", "历史", "对话历史"],
-    "chosen": ["chosen", "preferred", "accepted", "good", "好回答", "优选回答", "选中"],
-    "rejected": ["rejected", "dispreferred", "bad", "差回答", "劣选回答"],
-    "label": ["label", "labels", "is_good", "标签", "好坏"],
-    "text": ["text", "content", "document", "passage", "body", "文本", "内容", "正文", "段落", "文档"],
-}
-_HELP = {
-    "instruction": "a question column and an answer column (instruction/input/output, prompt/response, question/answer, 问题/答案)",
-    "conversation": "a messages or conversations column (role/content or from/value)",
-    "reasoning": "question, thinking and answer columns",
-    "preference": "prompt, chosen and rejected columns",
-    "unpaired": "prompt, completion and label columns",
-    "text": "a text or content column",
-}
-EXPECTED = ("instruction/input/output, prompt/response, question/answer (问题/答案), messages or conversations, "
-            "prompt/chosen/rejected, or a text column")
-_HELP_ZH = {
-    "instruction": "一列问题和一列答案（instruction/input/output、prompt/response、question/answer、问题/答案）",
-    "conversation": "一列 messages 或 conversations（role/content 或 from/value）",
-    "reasoning": "问题、思考过程和答案三列",
-    "preference": "prompt、chosen 和 rejected 三列",
-    "unpaired": "prompt、completion 和 label 三列",
-    "text": "一列 text 或 content",
-}
-EXPECTED_ZH = ("instruction/input/output、prompt/response、question/answer（问题/答案）、messages 或 conversations、"
-               "prompt/chosen/rejected，或一列 text")
-_KIND_ZH = {"instruction": "指令", "conversation": "对话", "reasoning": "推理", "preference": "偏好",
-            "unpaired": "带好坏标签", "text": "纯文本"}
-
-ROLE_ALIASES = {"user": "user", "human": "user", "question": "user", "用户": "user",
-                "assistant": "assistant", "gpt": "assistant", "bot": "assistant", "model": "assistant",
-                "chatgpt": "assistant", "function_call": "assistant", "答": "assistant", "助手": "assistant",
-                "system": "system", "系统": "system",
-                "function": "tool", "observation": "tool", "tool": "tool", "ipython": "tool"}
-_TRUE = {"true", "1", "yes", "y", "good", "positive", "chosen", "accept", "accepted", "好", "是", "对", "👍"}
+# Header synonyms per part (English and Chinese), message roles and the label values meaning "good".
+with open(Path(__file__).with_name("columns.yaml"), encoding="utf-8") as _f:
+    _COLUMNS = yaml.load(_f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+SYNONYMS: dict[str, list[str]] = _COLUMNS["synonyms"]
+ROLE_ALIASES: dict[str, str] = _COLUMNS["roles"]
+_TRUE = {str(x) for x in _COLUMNS["true"]}
 
 
 @dataclass
@@ -102,7 +66,7 @@ class Mapping:
 
     def describe(self) -> str:
         parts = ", ".join(f"{k} ← {v}" for k, v in self.used().items())
-        return f"{self.kind}: {parts}" if self.kind else "not recognised"
+        return f"{self.kind}: {parts}" if self.kind else "-"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,29 +76,29 @@ class Mapping:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    def needs(self) -> list[str]:
+        """The parts this kind cannot do without. Unpaired labels sit beside a conversation (LLaMA-Factory's
+        KTO shape) or beside a prompt and an answer (TRL's unpaired shape, or instruction/output)."""
+        if self.kind == "unpaired":
+            return ["messages", "label"] if self.messages else ["prompt", "response", "label"]
+        return {"instruction": ["prompt", "response"], "reasoning": ["prompt", "thinking", "response"],
+                "conversation": ["messages"], "preference": ["chosen", "rejected"], "text": ["text"]}[self.kind]
+
     def check(self) -> None:
         """Raise a StudioError naming the columns found and what was expected, when unusable."""
-        found = ", ".join(self.columns[:20]) or "none"
-        found_zh = "、".join(self.columns[:20]) or "无"
+        found = self.columns[:20] or ["-"]
         if self.kind not in KINDS:
-            raise StudioError(f"Could not tell what the columns mean (found: {found}); expected {EXPECTED}.",
-                              f"看不出这些列的含义（找到的列：{found_zh}）；应为 {EXPECTED_ZH}。")
-        need = {"instruction": ["prompt", "response"], "reasoning": ["prompt", "thinking", "response"],
-                "conversation": ["messages"], "preference": ["chosen", "rejected"],
-                "unpaired": ["prompt", "response", "label"], "text": ["text"]}[self.kind]
-        missing = [n for n in need if not getattr(self, n)]
+            raise StudioError("data.error.kind_unknown", found=found, expected=Msg("data.expected"))
+        missing = [n for n in self.needs() if not getattr(self, n)]
         if missing:
-            raise StudioError(f"For {self.kind} data, choose a column for {' and '.join(missing)} "
-                              f"(found: {found}; expected {_HELP[self.kind]}).",
-                              f"{_KIND_ZH.get(self.kind, self.kind)}数据需要为 {'和'.join(missing)} 选择一列。"
-                              f"找到的列：{found_zh}；应为{_HELP_ZH[self.kind]}。")
+            raise StudioError("data.error.missing_parts", kind=Msg(f"data.kind.{self.kind}"),
+                              missing=[Msg(f"data.part.{n}") for n in missing], found=found,
+                              expected=Msg(f"data.expected.{self.kind}"))
         unknown = [c for c in self.used().values() if self.columns and c not in self.columns]
         if unknown:
-            raise StudioError(f"No column named {', '.join(unknown)} (found: {found}).",
-                              f"没有名为 {'、'.join(unknown)} 的列（找到的列：{found_zh}）。")
+            raise StudioError("data.error.no_such_column", names=unknown, found=found)
         if self.label_mode not in ("sft", "pairs"):
-            raise StudioError("label_mode must be sft (keep the good answers) or pairs (make chosen/rejected pairs).",
-                              "label_mode 必须是 sft（保留好的回答）或 pairs（组成 chosen/rejected 偏好对）。")
+            raise StudioError("data.error.label_mode")
 
 
 def _norm(name: str) -> str:
@@ -173,9 +137,15 @@ def detect(table: Table) -> Mapping:
     m.thinking = pick("thinking")
     m.response = pick("response")
     m.label = pick("label")
+    if m.messages and m.label:  # the answer is the conversation's last turn, not a column
+        for name in ("prompt", "input", "response", "thinking", "history"):
+            taken.discard(getattr(m, name))
+            setattr(m, name, "")
 
     if m.chosen and m.rejected:
         m.kind = "preference"
+    elif m.messages and m.label:  # LLaMA-Factory's KTO shape: a conversation and a good/bad label
+        m.kind = "unpaired"
     elif m.messages:
         m.kind = "conversation"
     elif m.prompt and m.response and m.label:
@@ -194,7 +164,7 @@ def detect(table: Table) -> Mapping:
             "reasoning": {"prompt", "input", "response", "thinking", "system", "history"},
             "conversation": {"messages", "system"},
             "preference": {"prompt", "input", "messages", "chosen", "rejected", "system", "history"},
-            "unpaired": {"prompt", "input", "response", "label", "system"},
+            "unpaired": {"prompt", "input", "response", "label", "system"} | ({"messages"} if m.messages else set()),
             "text": {"text"}}[m.kind]
     for name in m.used():
         if name not in uses:
@@ -220,7 +190,7 @@ class Converted:
 
 
 class _Bad(Exception):
-    """A record that cannot be converted; its message becomes the report's detail."""
+    """A record that cannot be converted; its Msg becomes the report's detail."""
 
 
 def to_rows(table: Table, mapping: Mapping) -> Converted:
@@ -233,7 +203,7 @@ def to_rows(table: Table, mapping: Mapping) -> Converted:
         try:
             data = convert(record, mapping)
         except _Bad as e:
-            removed.append(Removed(None, "malformed", str(e), number, _short(record)))
+            removed.append(Removed(None, "malformed", e.args[0], number, _short(record)))
             continue
         rows.append(make_row(data, number))
     if mapping.kind == "unpaired":
@@ -281,11 +251,11 @@ def parse_messages(value, default_role: str = "user") -> list[dict]:
     out = []
     for item in items:
         if not isinstance(item, dict):
-            raise _Bad(f"a message is a {type(item).__name__}, not an object with role and content")
+            raise _Bad(Msg("data.detail.malformed.message_type", type=type(item).__name__))
         role = item.get("role", item.get("from", default_role))
         role_norm = ROLE_ALIASES.get(str(role).strip().lower())
         if role_norm is None:
-            raise _Bad(f"unknown role '{role}'")
+            raise _Bad(Msg("data.detail.malformed.role", role=str(role)))
         content = item.get("content", item.get("value", item.get("text")))
         if isinstance(content, list):  # OpenAI content parts: [{"type": "text", "text": ...}]
             content = "\n".join(as_text(p.get("text")) if isinstance(p, dict) else as_text(p) for p in content)
@@ -305,10 +275,10 @@ def _prompt_messages(record: dict, m: Mapping) -> list[dict]:
     if m.history:
         hist = _maybe_json(record.get(m.history)) or []
         if not isinstance(hist, list):
-            raise _Bad("history is not a list of [question, answer] pairs")
+            raise _Bad(Msg("data.detail.malformed.history"))
         for pair in hist:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-                raise _Bad("history is not a list of [question, answer] pairs")
+                raise _Bad(Msg("data.detail.malformed.history"))
             msgs += [{"role": "user", "content": as_text(pair[0])}, {"role": "assistant", "content": as_text(pair[1])}]
     if m.messages:
         msgs += [x for x in parse_messages(record.get(m.messages)) if not (x["role"] == "system" and msgs)]
@@ -382,7 +352,9 @@ def _text(record: dict, m: Mapping) -> dict:
 
 
 def _unpaired(record: dict, m: Mapping) -> dict:
-    row = _instruction(record, m)
+    row = _conversation(record, m) if m.messages and not m.response else _instruction(record, m)
+    if not row["messages"] or row["messages"][-1]["role"] != "assistant":
+        raise _Bad(Msg("data.detail.malformed.no_last_answer"))
     row["_label"] = _is_true(record.get(m.label))  # resolved (and removed) by _resolve_labels
     return row
 
@@ -399,7 +371,7 @@ def _resolve_labels(rows: list[Row], m: Mapping) -> tuple[list[Row], list[Remove
     labels = [r.data.pop("_label") for r in rows]
     if m.label_mode == "sft":
         kept = [r for r, good in zip(rows, labels) if good]
-        removed = [Removed(r, "labelled_bad", "labelled as a bad answer: never trained on")
+        removed = [Removed(r, "labelled_bad", Msg("data.detail.labelled_bad"))
                    for r, good in zip(rows, labels) if not good]
         return kept, removed
     # pairs: the n-th good and the n-th bad answer to the same prompt make one DPO triple.
@@ -416,7 +388,7 @@ def _resolve_labels(rows: list[Row], m: Mapping) -> tuple[list[Row], list[Remove
             out.append(make_row(data, good.number))
         n = min(len(g[True]), len(g[False]))
         for r in g[True][n:] + g[False][n:]:
-            removed.append(Removed(r, "unpaired", "no answer with the opposite label to pair it with"))
+            removed.append(Removed(r, "unpaired", Msg("data.detail.unpaired")))
     out.sort(key=lambda r: r.number)
     return out, removed
 

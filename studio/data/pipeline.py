@@ -29,6 +29,7 @@ from studio.data.split_mix import MixOptions, MixResult, prepare
 from studio.data.stats import histogram, language_mix, summarize, token_histogram
 from studio.data.template_check import DEFAULT_CUTOFF, TemplateReport, check_template
 from studio.errors import StudioError
+from studio.messages import Msg, has
 
 __all__ = ["load", "convert", "clean", "build_report", "token_histogram", "prepare", "check_template", "trained_rows",
            "export_jsonl", "clean_file", "preview_records", "apply_edits", "upload_limit", "CleanOptions", "MixOptions",
@@ -42,20 +43,12 @@ def load(path: str | Path, max_bytes: int | None = None) -> tuple[Table, Mapping
     return table, detect(table)
 
 
-_REASON_ZH = {"empty": "空白", "duplicate": "完全重复", "near_duplicate": "近似重复", "garbled": "乱码",
-              "too_long": "过长", "too_short": "过短", "personal_data": "个人信息", "unparseable": "无法解析",
-              "malformed": "格式错误", "identical_pair": "相同的偏好对", "labelled_bad": "标为坏回答",
-              "unpaired": "无法配对", "rebalanced": "再平衡"}
-
-
 def convert(table: Table, mapping: Mapping) -> Converted:
     converted = to_rows(table, mapping)
     if not converted.rows:
-        reasons = {r.reason for r in converted.removed}
-        raise StudioError(f"None of the {table.input_rows} rows of {table.source or 'the file'} could be used "
-                          f"({', '.join(sorted(reasons)) or 'no rows'}); check the column mapping.",
-                          f"{table.source or '这个文件'}的 {table.input_rows} 行数据没有一行能用"
-                          f"（{'、'.join(_REASON_ZH.get(r, r) for r in sorted(reasons)) or '没有数据行'}）；请检查列的对应关系。")
+        reasons = sorted({r.reason for r in converted.removed})
+        raise StudioError("data.error.no_usable_rows", n=table.input_rows, name=table.source or "-",
+                          reasons=[Msg(f"data.reason.{r}") if has(f"data.reason.{r}") else r for r in reasons] or ["-"])
     return converted
 
 
@@ -147,7 +140,12 @@ def build_report(table: Table, mapping: Mapping, converted: Converted, result: C
         "output_rows": len(result.rows) - len(mix.removed) if mix else len(result.rows),
         "removed": counts,
         "changed": result.changed_counts(),
-        "flagged": {"personal_data": len(result.flagged)},
+        "flagged": result.flagged_counts(),
+        "cutoff": {"cutoff_len": result.cutoff_len, "chosen_from_data": result.cutoff is not None,
+                   "too_long": options.too_long,
+                   **({"covered": round(result.cutoff.covered, 4), "over": result.cutoff.over,
+                       "explanation": [str(m) for m in result.cutoff.messages],
+                       "messages": [m.to_dict() for m in result.cutoff.messages]} if result.cutoff else {})},
         "stats": {"before": summarize(converted.rows, result.tokens_before),
                   "after": summarize(result.rows, result.tokens_after)},
         "language": language_mix(result.rows),
@@ -155,24 +153,45 @@ def build_report(table: Table, mapping: Mapping, converted: Converted, result: C
         "tokenizer": tokenizer_name,
         "options": asdict(options),
         "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-        "notes": result.notes + (mix.notes if mix else []),
+        "notes": [],  # English sentences; "note_messages" holds the same as catalog messages
         "removed_rows": [r.to_dict() for r in removed_all[:MAX_REPORT_ROWS]],
         "changed_rows": [c.to_dict() for c in result.changed[:MAX_REPORT_ROWS]],
         "flagged_rows": result.flagged[:MAX_REPORT_ROWS],
     }
+    notes = list(result.notes) + (mix.notes if mix else [])
+    if result.text_counts:
+        report["text"] = result.text_counts
+        notes.append(Msg("data.note.blocks", **result.text_counts))
+    labelled_bad = counts.get("labelled_bad", 0)
+    if labelled_bad:
+        notes.append(Msg("data.note.labelled_bad", n=labelled_bad))
+    if report["flagged"].get("placeholder"):
+        notes.append(Msg("data.note.placeholders", n=report["flagged"]["placeholder"]))
     if len(removed_all) > MAX_REPORT_ROWS:
-        report["notes"].append(f"Only the first {MAX_REPORT_ROWS} removed rows are listed; the counts cover all.")
+        notes.append(Msg("data.note.report_rows", n=MAX_REPORT_ROWS))
     if mix:
         report["split"] = mix.counts
     if template is not None:
         report["template"] = template.to_dict()
         if template.cut:
-            c = template.counts()
-            report["notes"].append(f"{c['cut']} answers would be cut by the cutoff of {template.cutoff} tokens in "
-                                   f"training ({c['cut_entirely']} entirely, {c['cut_partly']} partly); see template.")
+            notes.append(Msg("data.note.template_cut", cutoff=template.cutoff, **template.counts()))
         if template.failed:
-            report["notes"].append(f"{len(template.failed)} rows fail to render with the chat template; see template.")
+            notes.append(Msg("data.note.template_failed", n=len(template.failed)))
+    add_notes(report, notes)
     return report
+
+
+def add_notes(report: dict, notes: list, first: bool = False) -> None:
+    """Notes into a report: English text in "notes", the catalog messages in "note_messages"."""
+    texts_ = [str(n) for n in notes]
+    dicts = [n.to_dict() if isinstance(n, Msg) else {"text": str(n)} for n in notes]
+    report.setdefault("notes", [])
+    report.setdefault("note_messages", [])
+    if first:
+        report["notes"][:0], report["note_messages"][:0] = texts_, dicts
+    else:
+        report["notes"] += texts_
+        report["note_messages"] += dicts
 
 
 def trained_rows(result: CleanResult, mix: MixResult | None = None) -> list[Row]:
@@ -209,8 +228,7 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
     src = Path(input_path)
     for target in (out_path, report_path, eval_path):
         if target and src.exists() and Path(target).resolve() == src.resolve():
-            raise StudioError(f"The output {target} would overwrite the input file; choose another name.",
-                              f"输出文件 {target} 会覆盖输入文件；请换一个名字。")
+            raise StudioError("data.error.overwrite", path=str(target))
     started = time.perf_counter()
     table = read_file(src)
     mapping = mapping or detect(table)
@@ -225,7 +243,7 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
     mixed = prepare(result.rows, mix) if mix else None
     started = time.perf_counter()
     # A cutoff of 0 keeps every row, but training still cuts at its sequence length (2048 unless set).
-    template = check_template(trained_rows(result, mixed), tokenizer, options.cutoff_len or DEFAULT_CUTOFF)
+    template = check_template(trained_rows(result, mixed), tokenizer, result.cutoff_len or DEFAULT_CUTOFF)
     result.timings["template_check"] = time.perf_counter() - started
     report = build_report(table, mapping, converted, result, options, tokenizer_name, mixed, template)
     started = time.perf_counter()

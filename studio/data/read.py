@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.errors import StudioError
+from studio.messages import Msg
 
 TEXT_TYPES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
               ".txt": "txt", ".md": "txt", ".text": "txt"}
 BINARY_TYPES = {".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
-SUPPORTED = "JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT"
-SUPPORTED_ZH = "JSONL、JSON、CSV、TSV、Parquet、Excel（.xlsx）或 TXT"
 
 DEFAULT_UPLOAD_MB = 200
 
@@ -81,16 +80,14 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
     """Read any supported file. Raises StudioError with one plain sentence for anything unusable."""
     p = Path(path)
     if not p.exists():
-        raise StudioError(f"There is no file at {p}.", f"{p} 处没有文件。")
+        raise StudioError("data.error.no_file", path=str(p))
     if p.is_dir():
-        raise StudioError(f"{p} is a folder; choose a data file inside it.", f"{p} 是一个文件夹；请选择其中的数据文件。")
+        raise StudioError("data.error.folder", path=str(p))
     size = p.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise StudioError(f"{p.name} is {size_words(size)}, over the {size_words(max_bytes)} upload limit; "
-                          "split it into smaller files.",
-                          f"{p.name} 有 {size_words(size)}，超过了 {size_words(max_bytes)} 的上传上限；请把它拆成几个小文件。")
+        raise StudioError("data.error.too_big", name=p.name, size=size_words(size), limit=size_words(max_bytes))
     if size == 0:
-        raise StudioError(f"{p.name} is empty.", f"{p.name} 是空文件。")
+        raise StudioError("data.error.empty_file", name=p.name)
     suffix = p.suffix.lower()
     if suffix in BINARY_TYPES:
         kind = BINARY_TYPES[suffix]
@@ -98,13 +95,13 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
     else:
         text, encoding = decode_bytes(p.read_bytes(), p.name)
         if not text.strip():
-            raise StudioError(f"{p.name} holds only whitespace.", f"{p.name} 里只有空白字符。")
+            raise StudioError("data.error.whitespace", name=p.name)
         kind = TEXT_TYPES.get(suffix) or _sniff_type(text, p.name)
         table = _READERS[kind](text, p.name)
         table.encoding = encoding
     table.source = p.name
     if not table.rows:
-        raise StudioError(f"{p.name} holds no rows of data.", f"{p.name} 里没有数据行。")
+        raise StudioError("data.error.no_rows", name=p.name)
     return table
 
 
@@ -158,14 +155,12 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
             sample = text[:20000]
             candidates.append((mess_ratio(sample, 1.0) + _oddness(sample), text, enc))
     if not candidates or has_nul and not any(c[2].startswith("utf_16") for c in candidates):
-        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
-                          f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
+        raise StudioError("data.error.binary", name=name)
     # On a tie, Windows-1252 (Western Europe): charset-normalizer lists cp1250 first for "café".
     _, text, enc = min(candidates, key=lambda c: (c[0], c[2] != "cp1252"))
     sample = text[:20000]
     if len(_IMPLAUSIBLE.findall(sample)) / max(1, len(sample)) > 0.05:
-        raise StudioError(f"{name} does not look like text (binary data?); expected {SUPPORTED}.",
-                          f"{name} 看起来不是文本（可能是二进制数据？）；支持的格式：{SUPPORTED_ZH}。")
+        raise StudioError("data.error.binary", name=name)
     return text, enc
 
 
@@ -223,26 +218,42 @@ def _sniff_type(text: str, name: str) -> str:
 
 # ---- the readers --------------------------------------------------------------------------------
 
+def lines_of(text: str) -> list[str]:
+    """The lines of a JSONL or text file: split on line feeds only (a trailing CR of CRLF dropped).
+    str.splitlines() also splits on U+0085, U+2028, U+2029, form feed and vertical tab, which a JSON
+    string may hold as they are (mojibake of Chinese read as Latin-1 is full of U+0085): a record
+    would be cut in two and both halves lost."""
+    if "\n" not in text and "\r" in text:  # classic Mac line ends: CR alone
+        text = text.replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
 def _read_jsonl(text: str, name: str) -> Table:
     rows, numbers, skipped = [], [], []
-    for i, line in enumerate(text.splitlines(), 1):
+    for i, line in enumerate(lines_of(text), 1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            skipped.append({"number": i, "reason": "unparseable", "detail": f"not valid JSON: {e.msg}", "raw": line[:500]})
+            skipped.append({"number": i, "reason": "unparseable", "detail": Msg("data.detail.not_json", error=e.msg),
+                            "raw": line[:500]})
             continue
         if not isinstance(obj, dict):
-            skipped.append({"number": i, "reason": "unparseable", "detail": "not a JSON object", "raw": line[:500]})
+            skipped.append({"number": i, "reason": "unparseable", "detail": Msg("data.detail.not_object"),
+                            "raw": line[:500]})
             continue
         rows.append(obj)
         numbers.append(i)
     if not rows and text.lstrip().startswith("["):  # a JSON array saved as .jsonl
         return _read_json(text, name)
     if not rows and skipped:
-        raise StudioError(f"No line of {name} is a JSON object (line {skipped[0]['number']}: {skipped[0]['detail']}).",
-                          f"{name} 中没有一行是 JSON 对象（第 {skipped[0]['number']} 行：{skipped[0]['detail']}）。")
+        raise StudioError("data.error.no_json_line", name=name, line=skipped[0]["number"], detail=skipped[0]["detail"])
     return Table(rows, _columns(rows), numbers, "jsonl", "line", skipped=skipped)
 
 
@@ -252,29 +263,22 @@ def _read_json(text: str, name: str) -> Table:
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" and text.lstrip().startswith("{"):  # one object per line: JSONL saved as .json
             return _read_jsonl(text, name)
-        raise StudioError(f"{name} is not valid JSON (line {e.lineno}: {e.msg}).",
-                          f"{name} 不是有效的 JSON（第 {e.lineno} 行：{e.msg}）。") from None
+        raise StudioError("data.error.bad_json", name=name, line=e.lineno, error=e.msg) from None
     if isinstance(obj, dict):
         lists = [k for k, v in obj.items() if k.lower() not in _MESSAGE_KEYS and _is_rows(v)]
         if len(lists) != 1:
-            keys = ", ".join(list(obj)[:10])
-            why = "several lists of rows" if lists else "no list of rows"
-            why_zh = "包含多个数据行列表" if lists else "不包含数据行列表"
-            raise StudioError(f"{name} is a single JSON object with {why} (keys: {keys}); "
-                              "expected a list of rows or an object wrapping exactly one, like {\"data\": [...]}.",
-                              f"{name} 是单个 JSON 对象，{why_zh}（键：{keys}）；"
-                              "应为一个数据行列表，或只包着一个列表的对象，例如 {\"data\": [...]}。")
+            raise StudioError("data.error.wrapper_several" if lists else "data.error.wrapper_none", name=name,
+                              keys=[str(k) for k in list(obj)[:10]])
         obj = obj[lists[0]]
     if not isinstance(obj, list):
-        raise StudioError(f"{name} holds a single JSON {type(obj).__name__}, not a list of rows.",
-                          f"{name} 里只有一个 JSON {type(obj).__name__}，而不是数据行列表。")
+        raise StudioError("data.error.single_value", name=name, type=type(obj).__name__)
     rows = [r for r in obj if isinstance(r, dict)]
     numbers = [i for i, r in enumerate(obj, 1) if isinstance(r, dict)]
-    skipped = [{"number": i, "reason": "unparseable", "detail": "not a JSON object", "raw": json.dumps(r, ensure_ascii=False)[:500]}
+    skipped = [{"number": i, "reason": "unparseable", "detail": Msg("data.detail.not_object"),
+                "raw": json.dumps(r, ensure_ascii=False)[:500]}
                for i, r in enumerate(obj, 1) if not isinstance(r, dict)]
     if not rows and obj:
-        raise StudioError(f"{name} is a list of {type(obj[0]).__name__}s, not of rows (JSON objects).",
-                          f"{name} 是 {type(obj[0]).__name__} 的列表，而不是数据行（JSON 对象）的列表。")
+        raise StudioError("data.error.list_of_values", name=name, type=type(obj[0]).__name__)
     return Table(rows, _columns(rows), numbers, "json", "item", skipped=skipped)
 
 
@@ -299,7 +303,7 @@ def _read_delimited(text: str, name: str, delimiter: str | None = None) -> Table
         rows.append({h: (record[i] if i < len(record) else "") for i, h in enumerate(header)})
         numbers.append(reader.line_num)
     if header is None:
-        raise StudioError(f"{name} holds no rows of data.", f"{name} 里没有数据行。")
+        raise StudioError("data.error.no_rows", name=name)
     kind = "tsv" if delimiter == "\t" else "csv"
     # line_num is the physical line where a record ends; a record's start is what users look for.
     starts = _record_starts(numbers, rows)
@@ -327,7 +331,7 @@ def _read_txt(text: str, name: str) -> Table:
     """One document per line; or one per paragraph when blank lines separate paragraphs that span
     several lines (at least one blank line per 20 lines: a stray blank line in a file of one
     document per line does not merge hundreds of documents)."""
-    lines = text.splitlines()
+    lines = lines_of(text)
     blocks, start, current = [], 0, []
     for i, line in enumerate(lines, 1):
         if line.strip():
@@ -353,8 +357,7 @@ def _read_parquet(p: Path) -> Table:
     try:
         rows = pq.read_table(p).to_pylist()
     except Exception as e:  # pyarrow raises several types for a broken or non-parquet file
-        raise StudioError(f"{p.name} is not a readable Parquet file ({type(e).__name__}).",
-                          f"{p.name} 不是可读取的 Parquet 文件（{type(e).__name__}）。") from None
+        raise StudioError("data.error.parquet", name=p.name, error=type(e).__name__) from None
     return Table(rows, _columns(rows), list(range(1, len(rows) + 1)), "parquet", "item")
 
 
@@ -364,8 +367,7 @@ def _read_xlsx(p: Path) -> Table:
     try:
         wb = openpyxl.load_workbook(p, read_only=True, data_only=True)
     except Exception as e:  # zipfile / openpyxl errors for a file that is not a workbook
-        raise StudioError(f"{p.name} is not a readable Excel workbook ({type(e).__name__}).",
-                          f"{p.name} 不是可读取的 Excel 工作簿（{type(e).__name__}）。") from None
+        raise StudioError("data.error.xlsx", name=p.name, error=type(e).__name__) from None
     try:
         # The first sheet that holds anything: workbooks often start with an empty or notes sheet.
         for ws in wb.worksheets:
@@ -382,8 +384,7 @@ def _read_xlsx(p: Path) -> Table:
                 return Table(rows, header, numbers, "xlsx", "row")
     finally:
         wb.close()
-    raise StudioError(f"{p.name} holds no rows of data (every sheet is empty or has only a header).",
-                      f"{p.name} 里没有数据行（每个工作表都是空的或只有表头）。")
+    raise StudioError("data.error.xlsx_empty", name=p.name)
 
 
 def _cell(v):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from studio.messages import Msg
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 # Report keys that are always present, zero included (the `studio clean` contract).
@@ -29,7 +31,7 @@ class Row:
 class Removed:
     row: Row | None  # None for input that never became a row (a JSONL line that does not parse)
     reason: str
-    detail: str = ""
+    detail: Msg | str = ""  # a catalog message (a Chinese page shows it in Chinese); the report keeps both
     number: int = 0
     raw: str = ""  # the input as read, when there is no row to show
 
@@ -38,8 +40,15 @@ class Removed:
             self.number = self.row.number
 
     def to_dict(self) -> dict:
-        return {"number": self.number, "reason": self.reason, "detail": self.detail,
+        return {"number": self.number, "reason": self.reason, **detail_fields(self.detail),
                 "row": self.row.data if self.row else self.raw}
+
+
+def detail_fields(detail: Msg | str) -> dict:
+    """{"detail": English text} plus {"message": {"id", "params"}} for a catalog message."""
+    if isinstance(detail, Msg):
+        return {"detail": str(detail), "message": detail.to_dict()}
+    return {"detail": str(detail or "")}
 
 
 @dataclass(slots=True)
@@ -63,7 +72,7 @@ class StepResult:
     removed: list[Removed] = field(default_factory=list)
     changed: list[Changed] = field(default_factory=list)
     flagged: list[dict] = field(default_factory=list)  # kept as is but worth a look (personal data)
-    note: str = ""  # one sentence when the step could not run as asked (no tokenizer, ...)
+    note: Msg | None = None  # when the step could not run as asked (no tokenizer, ...)
 
 
 def data_format(data: dict) -> str:

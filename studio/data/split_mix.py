@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.data.rows import Removed, Row, data_format, make_row
+from studio.messages import Msg
 from studio.paths import ASSETS_DIR
 
 GENERAL_CHAT = ASSETS_DIR / "general_chat.jsonl"
@@ -33,7 +34,7 @@ class MixResult:
     eval: list[Row]
     removed: list[Removed]  # rows left out by rebalancing
     counts: dict
-    notes: list[str] = field(default_factory=list)
+    notes: list[Msg] = field(default_factory=list)
 
 
 def split(rows: list[Row], eval_share: float = 0.1, seed: int = 42) -> tuple[list[Row], list[Row]]:
@@ -47,24 +48,25 @@ def split(rows: list[Row], eval_share: float = 0.1, seed: int = 42) -> tuple[lis
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
-def rebalance(rows: list[Row], reasoning_share: float = 0.25, seed: int = 42) -> tuple[list[Row], list[Removed], str]:
+def rebalance(rows: list[Row], reasoning_share: float = 0.25, seed: int = 42) -> tuple[list[Row], list[Removed], Msg | None]:
     """Downsample the larger of reasoning / dialog rows to reach the share. Keeps input order."""
     reasoning = [i for i, r in enumerate(rows) if r.kind == "reasoning"]
     dialog = [i for i, r in enumerate(rows) if r.kind == "dialog"]
     if not reasoning or not dialog or not 0 < reasoning_share < 1:
-        return list(rows), [], ""
+        return list(rows), [], None
     if len(reasoning) / (len(reasoning) + len(dialog)) > reasoning_share:
         keep_n, side = round(len(dialog) * reasoning_share / (1 - reasoning_share)), reasoning
     else:
         keep_n, side = round(len(reasoning) * (1 - reasoning_share) / reasoning_share), dialog
     keep_n = max(1, keep_n)
     if keep_n >= len(side):
-        return list(rows), [], ""
+        return list(rows), [], None
     dropped = set(random.Random(seed).sample(side, len(side) - keep_n))
-    detail = f"left out to reach {reasoning_share:.0%} reasoning / {1 - reasoning_share:.0%} dialog"
+    share, rest = f"{reasoning_share:.0%}", f"{1 - reasoning_share:.0%}"
+    detail = Msg("data.detail.rebalanced", share=share, rest=rest)
     return ([r for i, r in enumerate(rows) if i not in dropped],
             [Removed(rows[i], "rebalanced", detail) for i in sorted(dropped)],
-            f"Rebalanced to {reasoning_share:.0%} reasoning: {len(dropped)} {rows[side[0]].kind} rows left out.")
+            Msg("data.note.rebalanced", share=share, n=len(dropped), kind=Msg(f"data.rowkind.{rows[side[0]].kind}")))
 
 
 def load_mixin(path: str | Path) -> list[Row]:
@@ -101,23 +103,23 @@ def prepare(rows: list[Row], options: MixOptions | None = None, general_path: st
     is_sft = bool(rows) and data_format(rows[0].data) == "sft"
     rest = 1 - o.general_share - o.refusal_share
     if (o.general_share or o.refusal_share) and not is_sft:
-        notes.append("General chat and refusal rows only mix into conversation (SFT) data; nothing was added.")
+        notes.append(Msg("data.note.mix_sft_only"))
     elif (o.general_share or o.refusal_share) and rest <= 0:
-        notes.append("The general and refusal shares add up to 100% or more; nothing was added.")
+        notes.append(Msg("data.note.mix_too_much"))
     elif is_sft:
         base = len(train)
-        for key, share, path, name in (("general", o.general_share, general_path, "general conversation"),
-                                       ("refusals", o.refusal_share, refusals_path, "refusal")):
+        for key, share, path in (("general", o.general_share, general_path),
+                                 ("refusals", o.refusal_share, refusals_path)):
             want = round(share * base / rest)
             if want <= 0:
                 continue
             pool = load_mixin(path)
             if not pool:
-                notes.append(f"No {name} rows are available ({Path(path).name} is missing); nothing was added.")
+                notes.append(Msg(f"data.note.mix_missing.{key}", file=Path(path).name))
                 continue
             added = sample(pool, want, o.seed)
             if len(added) < want:
-                notes.append(f"Only {len(added)} {name} rows are available; {want} were asked for.")
+                notes.append(Msg(f"data.note.mix_short.{key}", n=len(added), want=want))
             train += added
             counts[key] = len(added)
         random.Random(o.seed).shuffle(train)

@@ -5,14 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from studio.data.rows import Row, texts
-
-_LABELS = {
-    "en": {"title": "Row length in tokens", "x": "tokens per row", "y": "rows", "before": "before cleaning",
-           "after": "after cleaning", "cutoff": "cutoff"},
-    "zh": {"title": "每行的 token 长度", "x": "每行 token 数", "y": "行数", "before": "清洗前", "after": "清洗后",
-           "cutoff": "截断长度"},
-}
-
+from studio.messages import say
 
 def describe(values) -> dict:
     """mean / median / p95 / max / total of a list of lengths (zeros for an empty list)."""
@@ -78,7 +71,7 @@ def token_histogram(before: list[int], after: list[int] | None = None, cutoff: i
     Bars are pre-binned so a million rows still make a small figure for the browser."""
     import plotly.graph_objects as go
 
-    words = _LABELS.get(lang, _LABELS["en"])
+    words = {k: say(f"data.plot.{k}", lang) for k in ("title", "x", "y", "before", "after", "cutoff")}
     h = histogram(before, after, bins)
     edges = np.asarray(h["edges"])
     fig = go.Figure()

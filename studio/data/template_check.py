@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from studio.data.rows import Row, prompt_messages
 from studio.data.tokens import TokenCounter, encode_lengths
-from studio.errors import Sentence
+from studio.messages import Msg
 
 DEFAULT_CUTOFF = 2048  # the trainer's sequence length unless one is set (TrainingConfig.max_length)
 
@@ -36,7 +36,7 @@ class TemplateReport:
     failed: list[dict] = field(default_factory=list)  # {"number", "error"}: the template refused the row
     # {"number", "prompt_tokens", "total_tokens" (to the end of the answer), "cut": "entirely" | "partly", "detail"}
     cut: list[dict] = field(default_factory=list)
-    problem: str = ""  # one sentence (a Sentence where it has Chinese) when no row could be checked at all
+    problem: Msg | None = None  # when no row could be checked at all
 
     @property
     def ok(self) -> bool:
@@ -49,7 +49,8 @@ class TemplateReport:
 
     def to_dict(self) -> dict:
         return {"cutoff": self.cutoff, "checked": self.checked, **self.counts(), "ok": self.ok,
-                "problem": str(self.problem), "failed_rows": self.failed, "cut_rows": self.cut}
+                "problem": str(self.problem or ""), "problem_message": self.problem.to_dict() if self.problem else None,
+                "failed_rows": self.failed, "cut_rows": self.cut}
 
 
 def check_template(rows: list[Row], tokenizer, cutoff_len: int = DEFAULT_CUTOFF, batch: int = 4096) -> TemplateReport:
@@ -60,17 +61,13 @@ def check_template(rows: list[Row], tokenizer, cutoff_len: int = DEFAULT_CUTOFF,
     if not rows:
         return report
     if tokenizer is None:
-        report.problem = Sentence("No tokenizer was available, so the chat template was not checked.",
-                                  "没有可用的分词器，所以没有检查对话模板。")
+        report.problem = Msg("data.template.no_tokenizer")
         return report
     if "text" in rows[0].data:
-        report.problem = Sentence("Plain text for continued pre-training is not rendered with a chat template.",
-                                  "用于继续预训练的纯文本不套用对话模板。")
+        report.problem = Msg("data.template.plain_text")
         return report
     if not getattr(tokenizer, "chat_template", None):
-        report.problem = Sentence("The chosen model's tokenizer has no chat template, so it cannot learn from "
-                                  "conversations as they are; choose an instruct model or one with a template.",
-                                  "所选模型的分词器没有对话模板，无法直接学习对话数据；请选择指令模型或带模板的模型。")
+        report.problem = Msg("data.template.no_template")
         return report
     errors: dict[tuple, str] = {}  # role sequence -> the template's error ("" when it renders)
     fine = []
@@ -138,15 +135,13 @@ def _skeleton(tokenizer, msgs: list[dict], generation_prompt: bool, cache: dict)
 
 def _add_cut(report: TemplateReport, row: Row, p_len: int, total: int, cutoff_len: int) -> None:
     if p_len >= cutoff_len:
-        how, detail = "entirely", (f"the prompt alone is {p_len} tokens, reaching the cutoff of {cutoff_len}: "
-                                   "the answer would be cut off entirely")
+        how, detail = "entirely", Msg("data.template.cut_entirely", tokens=p_len, cutoff=cutoff_len)
     elif total > cutoff_len:
-        how, detail = "partly", (f"the answer crosses the cutoff: {total} tokens in all, so its last "
-                                 f"{total - cutoff_len} tokens would be cut off")
+        how, detail = "partly", Msg("data.template.cut_partly", total=total, n=total - cutoff_len)
     else:
         return
     report.cut.append({"number": row.number, "prompt_tokens": p_len, "total_tokens": total, "cut": how,
-                       "detail": detail})
+                       "detail": str(detail), "message": detail.to_dict()})
 
 
 def _measure(rows: list[Row], tokenizer, cutoff_len: int, batch: int, report: TemplateReport, tail: int = 0) -> None:

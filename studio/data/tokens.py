@@ -91,3 +91,16 @@ def encode_lengths(tokenizer, texts: list[str]) -> list[int]:
         return [len(e) for e in encode(texts, add_special_tokens=False)]
     ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
     return [len(x) for x in ids]
+
+
+def token_offsets(tokenizer, texts: list[str]) -> list[list[int]]:
+    """Where each token starts in its text (character offsets), for cutting texts at token boundaries.
+    Through the Rust tokenizer's offsets when there is one; otherwise the tokens are spread evenly over
+    the characters (a slow tokenizer has no offsets; the blocks are then about, not exactly, that long)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return [[a for a, _ in e.offsets] for e in backend.encode_batch(texts, add_special_tokens=False)]
+    out = []
+    for text, n in zip(texts, encode_lengths(tokenizer, texts)):
+        out.append([len(text) * k // max(1, n) for k in range(n)])
+    return out
