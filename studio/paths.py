@@ -1,14 +1,18 @@
 """Where the studio keeps its files: STUDIO_HOME (model cache, uploads, one folder per browser session)
-and the runs folder; and `confine`, the one gate every path typed in the UI goes through."""
+and the runs folder; and `confine`, the one gate every path typed in the UI goes through.
+(The atomic file writes once here live in studio.files; they are re-exported for older callers.)"""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 import urllib.parse
 from pathlib import Path
+
+from studio.errors import StudioError
+from studio.files import atomic_write_json, atomic_write_text, read_jsonl, write_jsonl  # noqa: F401
+from studio.policy import safe_mode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO_ROOT / "presets"
@@ -72,30 +76,20 @@ def confine(path: str | Path, mode=None, roots: list[Path] | None = None) -> Pat
     is False) the resolved path must lie inside one of `app_roots()`, else a StudioError: symlinks and
     `..` are resolved before the check, so neither leads out, and a percent-encoded path is judged in
     its decoded form too."""
-    from studio.errors import StudioError
-
     if mode is None:
-        from studio.space import safe_mode
-
         mode = safe_mode()
     raw = str(path if path is not None else "")
 
     def refused() -> StudioError:
-        return StudioError("That path is outside the app's own folders; anything else on the server is off limits on "
-                           "this public Space. Upload the file instead, or choose the embedded model, a catalog model "
-                           "or a Hugging Face Hub id.",
-                           "这个路径不在应用自己的文件夹里；在这个公开的 Space 上，服务器上的其他位置都不能访问。"
-                           "请改为上传文件，或选择内置模型、目录中的模型或 Hugging Face Hub id。")
+        return StudioError("paths.outside_app")
 
     def resolved(text: str) -> Path:
         if not text.strip() or "\x00" in text:
-            raise refused() if not mode.allow_server_paths else StudioError(
-                "That is not a usable path.", "这不是一个可用的路径。")
+            raise refused() if not mode.allow_server_paths else StudioError("paths.unusable")
         try:
             return Path(text).expanduser().resolve()
         except (OSError, RuntimeError, ValueError):  # a symlink loop, a name the OS refuses
-            raise refused() if not mode.allow_server_paths else StudioError(
-                f"Cannot use the path {text}.", f"无法使用路径 {text}。") from None
+            raise refused() if not mode.allow_server_paths else StudioError("paths.cannot_use", path=text) from None
 
     p = resolved(raw)
     if mode.allow_server_paths:
@@ -111,35 +105,3 @@ def confine(path: str | Path, mode=None, roots: list[Path] | None = None) -> Pat
         if not any(c == r or r in c.parents for r in allowed):
             raise refused()
     return p
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file so that a kill at any moment leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
-
-
-def write_jsonl(path: str | Path, rows) -> int:
-    """Write rows as JSONL atomically; returns the number of rows."""
-    lines = [json.dumps(r, ensure_ascii=False) for r in rows]
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
-    return len(lines)
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]

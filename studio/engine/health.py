@@ -1,7 +1,8 @@
 """Is the run healthy? Pure functions over a metrics list (the events of metrics.jsonl), each finding
-in plain words, English and Chinese, and each saying what to do.
+a message from the catalog (shown in the reader's language, stored as {"id", "params"} next to its
+English text), and each saying what to do.
 
-    findings = check(job.snapshot()["metrics"], error=job.error, learning_rate=cfg.training.learning_rate)
+    findings = check(job.snapshot()["metrics"], error=job.error_message, learning_rate=cfg.training.learning_rate)
     for f in findings: print(f.level, f.text("zh"))
 
 Rules (thresholds chosen so a normal noisy LoRA curve never trips them; see tests/test_health.py):
@@ -19,6 +20,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import median
+from typing import Any
+
+from studio.messages import Msg
 
 # Thresholds. Named so the tests and the docstring above can refer to them.
 EXPLODE_FACTOR = 3.0  # recent loss > 3x the best smoothed loss so far
@@ -34,14 +38,19 @@ SMOOTH = 3  # points in the moving mean
 class Finding:
     code: str  # nan | exploding | overfitting | flat | oom
     level: str  # "error" (the run is or should be stopped) | "warning"
-    en: str
-    zh: str
+    message: Any  # a Msg (or a message with .text(lang) carried over from the job's error)
 
     def text(self, lang: str = "en") -> str:
-        return self.zh if lang == "zh" else self.en
+        return self.message.text(lang)
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
 
     def to_dict(self) -> dict:
-        return {"code": self.code, "level": self.level, "en": self.en, "zh": self.zh}
+        """As stored: the English text, and the message to show it in any language (messages.text_of)."""
+        stored = self.message.to_dict() if isinstance(self.message, Msg) else self.en
+        return {"code": self.code, "level": self.level, "en": self.en, "message": stored}
 
 
 def _finite(x) -> bool:
@@ -79,48 +88,27 @@ def check_nan(metrics: list[dict], learning_rate: float | None = None) -> Findin
             v = e.get(key)
             if v is not None and not _finite(v):
                 lr = _peak_lr(metrics, learning_rate)
-                try_en = f" (for example {_lr_text(lr / 10)})" if lr else ""
-                try_zh = f"（例如 {_lr_text(lr / 10)}）" if lr else ""
-                what = {"loss": ("training loss", "训练损失"), "grad_norm": ("gradient norm", "梯度范数"),
-                        "eval_loss": ("validation loss", "验证损失")}[key]
-                step = e.get("step", "?")
-                return Finding(
-                    "nan", "error",
-                    f"The {what[0]} became NaN or infinite at step {step}: the learning rate is too high. "
-                    f"Lower it about 10 times{try_en} and start again; check the data for broken rows if it happens again.",
-                    f"第 {step} 步时{what[1]}变成了 NaN 或无穷大：学习率太高。把学习率降低约 10 倍{try_zh}后重新开始；"
-                    "如果还出现，请检查数据中是否有损坏的行。")
+                return Finding("nan", "error", Msg("health.nan", what=Msg(f"health.what.{key}"),
+                                                   step=e.get("step", "?"), example=_example(lr, 10)))
     return None
 
 
 def check_exploding(metrics: list[dict], learning_rate: float | None = None) -> Finding | None:
     losses = [v for _, v in _series(metrics, "loss") if _finite(v)]
-    lr = _peak_lr(metrics, learning_rate)
-    try_en = f" (for example {_lr_text(lr / 5)})" if lr else ""
-    try_zh = f"（例如 {_lr_text(lr / 5)}）" if lr else ""
+    example = _example(_peak_lr(metrics, learning_rate), 5)
     if len(losses) >= 2 * SMOOTH:
         smooth = _moving_mean(losses)
         best = min(smooth[:-SMOOTH])
         recent = _mean(losses[-SMOOTH:])
         start = _mean(losses[:SMOOTH])
         if best > 0 and recent > EXPLODE_FACTOR * best and recent > 1.5 * start:
-            return Finding(
-                "exploding", "error",
-                f"The loss is climbing fast (from {best:.3g} to {recent:.3g}): the learning rate is too high. "
-                f"Stop the run, lower the learning rate{try_en} and start again; a longer warmup also helps.",
-                f"损失正在快速上升（从 {best:.3g} 升到 {recent:.3g}）：学习率太高。请停止训练，降低学习率{try_zh}后重新开始；"
-                "加长预热（warmup）也有帮助。")
+            return Finding("exploding", "error", Msg("health.exploding", best=best, recent=recent, example=example))
     grads = [v for _, v in _series(metrics, "grad_norm") if _finite(v)]
     if len(grads) >= 6:
         usual = median(grads[:-1])
         if usual > 0 and grads[-1] > GRAD_SPIKE_FACTOR * usual:
-            return Finding(
-                "exploding", "warning",
-                f"The gradient norm jumped to {grads[-1]:.3g}, about {grads[-1] / usual:.0f} times its usual {usual:.3g}: "
-                f"updates are becoming unstable, usually because the learning rate is too high. If the loss starts "
-                f"rising, stop and lower the learning rate{try_en}.",
-                f"梯度范数跳到了 {grads[-1]:.3g}，约为平时（{usual:.3g}）的 {grads[-1] / usual:.0f} 倍：更新变得不稳定，"
-                f"通常是学习率太高。如果损失开始上升，请停止并降低学习率{try_zh}。")
+            return Finding("exploding", "warning", Msg("health.grad_spike", grad=grads[-1], times=grads[-1] / usual,
+                                                       usual=usual, example=example))
     return None
 
 
@@ -140,19 +128,11 @@ def check_overfitting(metrics: list[dict]) -> Finding | None:
         return None
     epoch = max(1, round(float(best_e.get("epoch") or 0))) if best_e.get("epoch") else None
     if epoch:
-        where_en, where_zh = f"epoch {epoch}", f"第 {epoch} 轮"
-        fewer_en = f"next time train {epoch} epoch{'s' if epoch > 1 else ''}"
-        fewer_zh = f"下次把轮数设为 {epoch}"
+        where = Msg("health.at_epoch", epoch=epoch)
+        fewer = Msg("health.fewer.one" if epoch == 1 else "health.fewer.n", epoch=epoch)
     else:
-        where_en, where_zh = f"step {best_e.get('step')}", f"第 {best_e.get('step')} 步"
-        fewer_en, fewer_zh = "next time train fewer epochs", "下次减少训练轮数"
-    return Finding(
-        "overfitting", "warning",
-        f"Overfitting: the validation loss rose from {best:.3g} (best, at {where_en}) to {last:.3g} while the training "
-        f"loss kept falling, so the model is memorising the training rows instead of learning the task. "
-        f"Stop here and keep the result from {where_en}; {fewer_en}, or add more varied data, or lower the LoRA rank.",
-        f"过拟合：验证损失从 {best:.3g}（最佳，{where_zh}）升到了 {last:.3g}，而训练损失还在下降，说明模型在死记训练数据，"
-        f"而不是学会任务。请在此停止，采用{where_zh}的结果；{fewer_zh}，或增加更多样的数据，或降低 LoRA 秩。")
+        where, fewer = Msg("health.at_step", step=best_e.get("step")), Msg("health.fewer.any")
+    return Finding("overfitting", "warning", Msg("health.overfitting", best=best, last=last, where=where, fewer=fewer))
 
 
 def check_flat(metrics: list[dict], learning_rate: float | None = None, method: str = "lora") -> Finding | None:
@@ -174,35 +154,35 @@ def check_flat(metrics: list[dict], learning_rate: float | None = None, method: 
     lr = _peak_lr(metrics, learning_rate)
     usual = (1e-5, 5e-5) if method == "full" else (1e-4, 3e-4)
     low = lr is not None and lr < usual[0]
-    lr_en = (f"the learning rate ({_lr_text(lr)}) is below the usual {_lr_text(usual[0])} to {_lr_text(usual[1])}: raise it"
-             if low else "the learning rate may be too low: try a higher one"
-             ) + f" ({'full fine-tuning' if method == 'full' else 'LoRA'} usually learns at {_lr_text(usual[0])} to {_lr_text(usual[1])})"
-    lr_zh = (f"学习率（{_lr_text(lr)}）低于常用的 {_lr_text(usual[0])} 到 {_lr_text(usual[1])}：请调高"
-             if low else "学习率可能太低：试试更高的值"
-             ) + f"（{'全量微调' if method == 'full' else 'LoRA'} 通常用 {_lr_text(usual[0])} 到 {_lr_text(usual[1])}）"
-    n = len(losses)
-    return Finding(
-        "flat", "warning",
-        f"The training loss has not moved over the last {n} logged steps (about {last:.3g}): {lr_en}. "
-        f"If the learning rate is already usual, the data may be the problem: answers empty or cut off by the sequence "
-        f"length, or rows that contradict each other. Check a few rows in the Data tab.",
-        f"训练损失在最近 {n} 次记录中几乎没有变化（约 {last:.3g}）：{lr_zh}。如果学习率已经正常，问题可能出在数据上："
-        f"答案为空或被序列长度截断，或者数据之间互相矛盾。请在数据页检查几行数据。")
+    lo, hi = _lr_text(usual[0]), _lr_text(usual[1])
+    advice = Msg("health.flat.lr_low", lr=_lr_text(lr), lo=lo, hi=hi) if low else Msg("health.flat.lr_maybe")
+    how = Msg("health.flat.usual", method=Msg(f"health.method.{'full' if method == 'full' else 'lora'}"), lo=lo, hi=hi)
+    return Finding("flat", "warning", Msg("health.flat", n=len(losses), last=last, advice=advice, usual=how))
 
 
-def check_oom(error: str | None) -> Finding | None:
-    if not error or "out of memory" not in error.lower():
+def _example(lr: float | None, factor: float) -> Msg | str:
+    return Msg("health.example", lr=_lr_text(lr / factor)) if lr else ""
+
+
+def check_oom(error: Any) -> Finding | None:
+    """The job's error (a Msg, its stored dict, or the English sentence of an older summary) when it ran
+    out of memory: the engine's advice, from the memory estimator, is the finding."""
+    if isinstance(error, dict) and error.get("id"):
+        try:
+            error = Msg.from_dict(error)
+        except KeyError:
+            return None
+    if isinstance(error, Msg):
+        return Finding("oom", "error", error) if error.key == "engine.oom" else None
+    if not error or "out of memory" not in str(error).lower():
         return None
-    advice = error
-    return Finding(
-        "oom", "error", advice,
-        "内存不足：模型、训练状态和这一批数据放不下（应用仍在运行）。可以：减小批量并相应增大梯度累积、打开梯度检查点、"
-        "缩短序列长度，或改用 LoRA / QLoRA。引擎的具体建议：" + advice)
+    return Finding("oom", "error", Msg("health.oom", advice=str(error)))
 
 
-def check(metrics: list[dict], error: str | None = None, *, learning_rate: float | None = None,
+def check(metrics: list[dict], error: Any = None, *, learning_rate: float | None = None,
           method: str = "lora") -> list[Finding]:
-    """Every finding for a run, the most serious first. Empty when all looks normal."""
+    """Every finding for a run, the most serious first. Empty when all looks normal. `error` is why the
+    run failed, as the job or summary.json keeps it (see studio.engine.runs.error_of)."""
     metrics = [e for e in metrics or [] if isinstance(e, dict)]
     out = []
     oom = check_oom(error)
@@ -223,3 +203,10 @@ def check(metrics: list[dict], error: str | None = None, *, learning_rate: float
     if over:
         out.append(over)
     return out
+
+
+def findings_for(metrics: list[dict], error: Any, cfg=None) -> list[Finding]:
+    """check() with the learning rate and method from a run's config (None: unknown)."""
+    lr = cfg.training.learning_rate if cfg else None
+    method = cfg.method.method if cfg else "lora"
+    return check(metrics, error, learning_rate=lr, method=method)

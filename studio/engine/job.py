@@ -19,12 +19,17 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
+from studio import run_files
 from studio.config import RunConfig
+from studio.device_arbiter import ARBITER
 from studio.engine import runs
 from studio.engine.metrics import MetricsLog
-from studio.errors import Sentence, StudioError, from_os_error, joined
-from studio.paths import atomic_write_json, read_jsonl, write_jsonl
+from studio.errors import StudioError, _Pair, from_os_error
+from studio.files import atomic_write_json, read_jsonl, write_jsonl
+from studio.messages import Msg
+from studio.units import Seconds
 
 STATES = ("idle", "preparing", "training", "saving", "completed", "stopped", "failed")
 FINAL_STATES = ("completed", "stopped", "failed")
@@ -39,9 +44,8 @@ def current_job() -> "Job | None":
 
 
 def is_busy() -> bool:
-    """True while a job holds the device (the Compare tab waits)."""
-    job = _current
-    return job is not None and job.state not in FINAL_STATES + ("idle",)
+    """True while a training run holds the device (studio.device_arbiter: the Compare tab waits)."""
+    return ARBITER.training_busy()
 
 
 def _is_main_process() -> bool:
@@ -60,10 +64,10 @@ class Job:
         self.run_dir: Path | None = Path(run_dir) if run_dir else None
         self.resume_from: Path | None = Path(resume_from) if resume_from else None
         self.state = "idle"
-        self.error: str | None = None  # one plain sentence in English (summary.json "error") ...
-        self.error_zh: str | None = None  # ... and the same in Chinese (summary.json "error_zh")
-        self.log: list[str] = []
-        self.log_zh: list[str] = []  # the same lines in Chinese, where a line has a translation
+        self.error: str | None = None  # why it failed, one plain sentence in English (summary.json "error") ...
+        self.error_message: Msg | None = None  # ... and as a message, shown in the reader's language
+        self.log: list[str] = []  # "HH:MM:SS line", in English (the CLI prints these)
+        self.log_messages: list[dict] = []  # the same lines as {"time", "message"}: messages.text_of shows them
         self.metrics = MetricsLog()
         self.step = 0
         self.total_steps = 0
@@ -94,10 +98,9 @@ class Job:
         cfg = runs.load_run_config(run_dir)
         ck = runs.last_checkpoint(run_dir)
         if ck is None:
-            raise StudioError(f"The run {run_dir.name} has no checkpoint to resume from; start it again instead.",
-                              f"训练 {run_dir.name} 没有可以继续的检查点；请重新开始训练。")
+            raise StudioError("engine.no_checkpoint", run=run_dir.name)
         if _is_main_process():  # folders cut short by a kill while saving: the next saves write there again
-            for p in (run_dir / "checkpoints").glob("checkpoint-*"):
+            for p in run_files.checkpoints(run_dir).glob(run_files.CHECKPOINT_PREFIX + "*"):
                 if p.is_dir() and runs.checkpoint_step(p) is None:
                     shutil.rmtree(p, ignore_errors=True)
         return cls(cfg, run_dir=run_dir, resume_from=ck)
@@ -107,14 +110,7 @@ class Job:
         global _current
         with _current_lock:
             if is_busy():
-                other = _current
-                eta = other.snapshot()["eta_s"] if other else None
-                when = f" It should end in about {_human_seconds(eta)}." if eta else ""
-                when_zh = f"预计大约 {_human_seconds(eta, 'zh')}后结束。" if eta else ""
-                raise StudioError(f"A training run is already going on this server (one at a time).{when} "
-                                  "You can watch it in the Train tab.",
-                                  f"这台服务器上已经有一个训练在进行（一次只能跑一个）。{when_zh}"
-                                  "你可以在训练页查看它。")
+                raise StudioError(already_training())
             from studio.space import apply_limits, safe_mode
 
             for note in apply_limits(self.cfg):  # a public Space caps rows, length, model size and time
@@ -122,23 +118,24 @@ class Job:
             self.time_limit_s = safe_mode().max_train_seconds or None
             problems = self.cfg.validate()
             if problems:
-                raise StudioError(joined(problems), joined(problems, "zh"))
-            from studio.evaluate.generate import DEVICE_LOCK
-
-            if DEVICE_LOCK.queued() > 0:
-                raise StudioError("The Compare tab is generating answers right now; start training when it is done "
-                                  "(one thing at a time on the device).",
-                                  "对比页正在生成回答；请等它完成后再开始训练（设备一次只做一件事）。")
+                raise StudioError(Msg("engine.config_problems", problems=_Paragraph(problems)))
+            # The one claim on the device, decided atomically against the Compare tab's generations
+            # (studio.device_arbiter); those free the models they loaded when it succeeds.
+            ARBITER.claim_training(self)
             self.state = "preparing"
             self.started_at = time.time()
             _current = self
-        self._thread = threading.Thread(target=self._run, name="studio-train", daemon=True)
-        self._thread.start()
+            self._thread = threading.Thread(target=self._run, name="studio-train", daemon=True)
+            try:
+                self._thread.start()
+            except BaseException:
+                ARBITER.release_training(self)
+                raise
         return self
 
     def stop(self) -> None:
         self._stop_requested.set()
-        self._say("Stop requested: saving the adapter so far.", "已请求停止：正在保存目前训练好的适配器。")
+        self._say(Msg("engine.log.stop_requested"))
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -159,21 +156,24 @@ class Job:
             "state": self.state, "step": self.step, "total_steps": self.total_steps,
             "epoch": round(self.epoch, 3), "epochs": self.cfg.training.epochs,
             "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
-            "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error, "error_zh": self.error_zh,
+            "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error,
+            "error_message": _stored(self.error_message),
             "trainable_params": self.trainable_params, "total_params": self.total_params,
-            "log": list(self.log[-200:]), "log_zh": list(self.log_zh[-200:]), "metrics": self.metrics.snapshot(since),
+            "log": list(self.log[-200:]), "log_messages": list(self.log_messages[-200:]),
+            "metrics": self.metrics.snapshot(since),
             "device": self.placement.device if self.placement else None,
             "precision": self.placement.precision if self.placement else None,
         }
 
     # ---- the thread ------------------------------------------------------------------------
-    def _say(self, line: str, zh: str | None = None) -> None:
-        """One log line, in English and (given as `zh`, or carried by a Sentence) in Chinese."""
-        stamp = time.strftime("%H:%M:%S ")
-        en = line.en if isinstance(line, Sentence) else str(line)
-        zh = zh or (line.zh if isinstance(line, Sentence) else en)
-        self.log_zh.append(stamp + zh)  # first: a reader of len(log) finds log_zh as long
-        self.log.append(stamp + en)
+    def _say(self, line: Any, zh: str | None = None) -> None:
+        """One log line: a Msg (or anything with .text(lang)), kept as English text and as the message."""
+        if zh is not None:  # TRANSITION: trainers.py still says a few lines as (English, Chinese) pairs
+            line = _Pair(str(line), zh)
+        stamp = time.strftime("%H:%M:%S")
+        message = line if callable(getattr(line, "text", None)) else str(line)
+        self.log_messages.append({"time": stamp, "message": _stored(message)})  # first: len(log) readers find it
+        self.log.append(f"{stamp} {message.text('en') if not isinstance(message, str) else message}")
 
     def _run(self) -> None:
         trainer = None
@@ -182,23 +182,17 @@ class Job:
             self.state = "training"
             result = trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
             if self._nonfinite:
-                raise StudioError("The loss became NaN or infinite, so training stopped: the learning rate is likely "
-                                  "too high. Lower it (for example by 10x) and start again.",
-                                  "损失变成了 NaN 或无穷大，训练已停止：学习率很可能太高了。请把它调低"
-                                  "（例如降到十分之一）后重新开始。")
+                raise StudioError("engine.nonfinite_loss")
             self.state = "saving"
             self._save_final(trainer)
             self.state = "stopped" if self._stop_requested.is_set() else "completed"
-            if self.state == "stopped":
-                self._say("Stopped; the adapter so far is saved. Resume continues from here.",
-                          "已停止；目前训练好的适配器已保存。点击“继续训练”可从这里接着训练。")
-            else:
-                self._say("Training completed.", "训练完成。")
+            self._say(Msg("engine.log.stopped" if self.state == "stopped" else "engine.log.completed"))
             self._write_summary(train_loss=getattr(result, "training_loss", None))
         except BaseException as e:  # the process lives on, whatever happened in the run
             self.state = "failed"
-            self.error, self.error_zh = _explain(e, self)
-            self._say("Failed: " + self.error, "失败：" + self.error_zh)
+            self.error_message = _explain(e, self)
+            self.error = self.error_message.text("en")
+            self._say(Msg("engine.log.failed", error=self.error_message))
             if not isinstance(e, StudioError) and os.environ.get("STUDIO_DEBUG"):
                 traceback.print_exc()
         finally:
@@ -211,29 +205,27 @@ class Job:
                     self._write_summary()
                 except Exception:
                     pass
+            ARBITER.release_training(self)
             self._done.set()
 
     def _prepare(self):
         from studio.engine import device as devices
         from studio.engine.trainers import build_trainer
-        from studio.evaluate.arena import close_arenas
 
-        close_arenas()  # models loaded for comparisons give their memory back to training
         cfg = self.cfg
         if self.run_dir is None:
             self.run_dir = _shared_run_dir(cfg, self.output_dir)
-        self.metrics = MetricsLog(self.run_dir / runs.METRICS if _is_main_process() else None)
+        self.metrics = MetricsLog(run_files.metrics(self.run_dir) if _is_main_process() else None)
         self._write_summary()  # "preparing", and who runs it: a kill from here on reads as interrupted
         self.placement = devices.choose(cfg.training.device, cfg.training.precision)
         self._say(self.placement.reason)
         train_rows, eval_rows = self._data()
         if self.resume_from is None and _is_main_process():
-            cfg.save(self.run_dir / runs.CONFIG, header=f"# Re-run with: studio train {self.run_dir / runs.CONFIG}\n")
+            cfg.save(run_files.config(self.run_dir), header=f"# Re-run with: studio train {run_files.config(self.run_dir)}\n")
         if self.resume_from is not None:
             state = _read_trainer_state(self.resume_from)
             self.metrics.drop_after(state.get("global_step", 0))
-            self._say(f"Resuming from {self.resume_from.name} (step {state.get('global_step', 0)}).",
-                      f"从 {self.resume_from.name} 继续训练（第 {state.get('global_step', 0)} 步）。")
+            self._say(Msg("engine.log.resuming", checkpoint=self.resume_from.name, step=state.get("global_step", 0)))
         return build_trainer(self, train_rows, eval_rows)
 
     def _data(self) -> tuple[list[dict], list[dict]]:
@@ -241,11 +233,9 @@ class Job:
         and saved there, so the run folder always holds the exact data it trained on."""
         from studio.engine import datasets
 
-        data_dir = self.run_dir / "data"
-        if self.resume_from is not None and (data_dir / "train.jsonl").is_file():
-            train = read_jsonl(data_dir / "train.jsonl")
-            ev = read_jsonl(data_dir / "eval.jsonl") if (data_dir / "eval.jsonl").is_file() else []
-            return train, ev
+        train_path, eval_path = run_files.train_data(self.run_dir), run_files.eval_data(self.run_dir)
+        if self.resume_from is not None and train_path.is_file():
+            return read_jsonl(train_path), read_jsonl(eval_path) if eval_path.is_file() else []
         d, t = self.cfg.data, self.cfg.training
         rows, fmt = datasets.load_rows(d.train_file)
         datasets.check_stage(fmt, t.stage, Path(d.train_file).name)
@@ -257,10 +247,9 @@ class Job:
         else:
             train, ev = datasets.split(rows, d.eval_share, t.seed)
         if _is_main_process():
-            write_jsonl(data_dir / "train.jsonl", train)
-            write_jsonl(data_dir / "eval.jsonl", ev)
-        self._say(f"Data: {len(train)} training rows, {len(ev)} validation rows.",
-                  f"数据：{len(train)} 行训练数据，{len(ev)} 行验证数据。")
+            write_jsonl(train_path, train)
+            write_jsonl(eval_path, ev)
+        self._say(Msg("engine.log.data", train=len(train), eval=len(ev)))
         return train, ev
 
     # ---- callbacks from StudioCallback ------------------------------------------------------
@@ -272,12 +261,9 @@ class Job:
             self.trainable_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
             self.total_params = sum(p.numel() for p in model.parameters())
         self._write_summary()
-        self._say(f"Training {self.total_steps - self.step} steps on {self.placement.device} ({self.placement.precision}); "
-                  f"{self.trainable_params:,} trainable parameters "
-                  f"({100 * self.trainable_params / max(1, self.total_params):.2f}% of {self.total_params:,}).",
-                  f"在 {self.placement.device} 上训练 {self.total_steps - self.step} 步（{self.placement.precision}）；"
-                  f"可训练参数 {self.trainable_params:,} 个"
-                  f"（占全部 {self.total_params:,} 个的 {100 * self.trainable_params / max(1, self.total_params):.2f}%）。")
+        self._say(Msg("engine.log.training", steps=self.total_steps - self.step, device=self.placement.device,
+                      precision=self.placement.precision, trainable=self.trainable_params, total=self.total_params,
+                      share=100 * self.trainable_params / max(1, self.total_params)))
 
     def _on_step(self, state) -> None:
         self.step = int(state.global_step)
@@ -287,7 +273,7 @@ class Job:
     def _save_final(self, trainer) -> None:
         if not _is_main_process():
             return
-        target = self.run_dir / ("model" if self.cfg.method.method == "full" else "adapter")
+        target = run_files.weights(self.run_dir, full=self.cfg.method.method == "full")
         tmp = target.with_name(target.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         trainer.save_model(str(tmp))
@@ -334,11 +320,11 @@ class Job:
             "method": self.cfg.method.method,
             "model": self.cfg.model.name,
             "error": self.error,
-            "error_zh": self.error_zh,
+            "error_message": _stored(self.error_message),
         }
         if self.state in runs.ACTIVE:
             summary.update(runs.process_id())
-        atomic_write_json(self.run_dir / runs.SUMMARY, summary)
+        atomic_write_json(run_files.summary(self.run_dir), summary)
 
 
 # ---- helpers ------------------------------------------------------------------------------------
@@ -397,60 +383,70 @@ def _is_oom(e: BaseException) -> bool:
     return isinstance(e, RuntimeError) and "out of memory" in str(e).lower()
 
 
-def _explain(e: BaseException, job: Job) -> tuple[str, str]:
-    """(English, Chinese): why the run failed, as one plain sentence a person can act on."""
+def already_training() -> Msg:
+    """The sentence for "one run at a time", with when the running one should end."""
+    job = _current
+    eta = job.snapshot()["eta_s"] if job is not None else None
+    return Msg("train.busy", when=Msg("train.busy.eta", eta=Seconds(eta)) if eta else "")
+
+
+class _Paragraph:
+    """Sentences (a config's problems) as one message parameter, read in any language."""
+
+    def __init__(self, sentences: list):
+        self.sentences = list(sentences)
+
+    def text(self, lang: str = "en") -> str:
+        from studio.messages import join
+
+        return join(self.sentences, lang)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def _stored(message: Any) -> Any:
+    """A message as logs and summary.json keep it: a Msg as {"id", "params"}; a transitional sentence
+    (from a file that has not moved to ids yet) as its English text."""
+    if message is None or isinstance(message, str):
+        return message
+    if isinstance(message, Msg):
+        return message.to_dict()
+    return message.text("en")
+
+
+def _explain(e: BaseException, job: Job) -> Any:
+    """Why the run failed, as one plain message a person can act on (a Msg, or a StudioError's own)."""
     if isinstance(e, StudioError):
-        return e.text("en"), e.text("zh")
+        return e.message
     if (disk := from_os_error(e)) is not None:
-        return disk.text("en"), disk.text("zh")
+        return disk.message
     if _is_oom(e):
         return _oom_advice(job)
     if isinstance(e, KeyboardInterrupt):
-        return "Interrupted.", "已中断。"
+        return Msg("engine.interrupted")
     first = str(e).splitlines()[0] if str(e) else ""
-    return (f"Training failed with an unexpected error ({type(e).__name__}: {first}). The app is still running.",
-            f"训练因意外错误而失败（{type(e).__name__}：{first}）。应用仍在运行。")
+    return Msg("engine.unexpected", what=f"{type(e).__name__}: {first}" if first else type(e).__name__)
 
 
-def _oom_advice(job: Job) -> tuple[str, str]:
-    """(English, Chinese) advice after running out of memory. The English names the memory
-    estimator's own recommendations when it has some; both fall back to the usual remedies."""
-    base = "Out of memory: the model, its training state and this batch did not fit on the device."
-    base_zh = "内存不足：模型、训练状态和这一批数据在设备上放不下。"
+def _oom_advice(job: Job) -> Msg:
+    """Advice after running out of memory: the memory estimator's own recommendations when it has some,
+    else the usual remedies for these settings."""
     t = job.cfg.training
-    usual = []  # (English, Chinese)
-    if t.batch_size > 1:
-        usual.append((f"lower the batch size to {max(1, t.batch_size // 2)} and raise gradient accumulation to "
-                      f"{t.grad_accum * 2}",
-                      f"把批量减小到 {max(1, t.batch_size // 2)}，并把梯度累积增大到 {t.grad_accum * 2}"))
-    usual.append(("turn on gradient checkpointing", "打开梯度检查点"))
-    usual.append((f"shorten the sequence length to {max(128, t.max_length // 2)}",
-                  f"把序列长度缩短到 {max(128, t.max_length // 2)}"))
-    if job.cfg.method.method == "full":
-        if t.optimizer == "adamw" and getattr(job.placement, "device", None) == "cuda":
-            usual.append(("set the optimizer to adamw_8bit (8-bit AdamW: far less optimizer memory)",
-                          "把优化器设为 adamw_8bit（8 位 AdamW：优化器内存少得多）"))
-        usual.append(("use LoRA instead of full fine-tuning", "改用 LoRA，而不是全量微调"))
-    tips = []
+    tips: list = []
     try:
         from studio.engine.trainers import memory_recommendations
 
-        tips = memory_recommendations(job.cfg)[:3]
+        tips = list(memory_recommendations(job.cfg)[:3])
     except Exception:
         pass
     if not tips:
-        tips = [en for en, _ in usual]
-    return (base + " Try: " + "; ".join(tips) + ". The app is still running.",
-            base_zh + "可以试试：" + "；".join(zh for _, zh in usual) + "。应用仍在运行。")
-
-
-def _human_seconds(s: float | None, lang: str = "en") -> str:
-    if s is None:
-        return "?"
-    s = int(s)
-    zh = lang == "zh"
-    if s < 90:
-        return f"{s} 秒" if zh else f"{s} s"
-    if s < 5400:
-        return f"{round(s / 60)} 分钟" if zh else f"{round(s / 60)} min"
-    return f"{s / 3600:.1f} 小时" if zh else f"{s / 3600:.1f} h"
+        if t.batch_size > 1:
+            tips.append(Msg("engine.oom.tip.batch", batch=max(1, t.batch_size // 2), accum=t.grad_accum * 2))
+        tips.append(Msg("engine.oom.tip.checkpointing"))
+        tips.append(Msg("engine.oom.tip.length", length=max(128, t.max_length // 2)))
+        if job.cfg.method.method == "full":
+            if t.optimizer == "adamw" and getattr(job.placement, "device", None) == "cuda":
+                tips.append(Msg("engine.oom.tip.optimizer"))
+            tips.append(Msg("engine.oom.tip.lora"))
+    return Msg("engine.oom", tips=tips)

@@ -1,5 +1,6 @@
 """Run folders: `runs/<run-id>/` with config.yaml, data/, metrics.jsonl, checkpoints/, adapter/ (or model/),
-summary.json, votes.jsonl and eval.json (see DESIGN.md). Plain functions over paths."""
+summary.json, votes.jsonl and eval.json (names in studio.run_files, see DESIGN.md). Plain functions over
+paths: creating, reading, listing (the history the Train tab and `studio` show), a run's status."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ import socket
 import time
 from pathlib import Path
 
+from studio import run_files
 from studio.config import RunConfig
 from studio.errors import StudioError
+from studio.files import read_jsonl_tolerant
+from studio.messages import Msg
 from studio.paths import runs_dir
-
-CONFIG = "config.yaml"
-SUMMARY = "summary.json"
-METRICS = "metrics.jsonl"
-VOTES = "votes.jsonl"
-EVAL = "eval.json"
+from studio.run_files import CONFIG, EVAL, METRICS, SUMMARY, VOTES  # noqa: F401  (older callers import them here)
 
 
 def new_run_dir(cfg: RunConfig, parent: str | Path | None = None) -> Path:
@@ -37,7 +36,7 @@ def new_run_dir(cfg: RunConfig, parent: str | Path | None = None) -> Path:
 
 
 def read_summary(run_dir: str | Path) -> dict:
-    p = Path(run_dir) / SUMMARY
+    p = run_files.summary(run_dir)
     if not p.is_file():
         return {}
     try:
@@ -47,24 +46,14 @@ def read_summary(run_dir: str | Path) -> dict:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    p = Path(run_dir) / METRICS
-    if not p.is_file():
-        return []
-    out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue  # a line cut by a kill mid-write
-    return out
+    return read_jsonl_tolerant(run_files.metrics(run_dir))  # a line cut by a kill mid-write is skipped
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
-        raise StudioError(f"{run_dir} is not a run folder (it has no {CONFIG}).",
-                          f"{run_dir} 不是训练文件夹（里面没有 {CONFIG}）。")
-    return RunConfig.load(run_dir / CONFIG)
+    if not run_files.config(run_dir).is_file():
+        raise StudioError("engine.not_a_run", path=str(run_dir), file=CONFIG)
+    return RunConfig.load(run_files.config(run_dir))
 
 
 def list_runs(parent: str | Path | None = None) -> list[Path]:
@@ -72,7 +61,7 @@ def list_runs(parent: str | Path | None = None) -> list[Path]:
     parent = Path(parent) if parent else runs_dir()
     if not parent.is_dir():
         return []
-    runs = [p for p in parent.iterdir() if p.is_dir() and (p / CONFIG).is_file()]
+    runs = [p for p in parent.iterdir() if p.is_dir() and run_files.config(p).is_file()]
     return sorted(runs, key=lambda p: p.name, reverse=True)
 
 
@@ -89,10 +78,11 @@ def checkpoint_step(ck: Path) -> int | None:
 
 def last_checkpoint(run_dir: str | Path) -> Path | None:
     """The newest complete checkpoint (an incomplete one, left by a kill while saving, is skipped)."""
-    ck = Path(run_dir) / "checkpoints"
+    ck = run_files.checkpoints(run_dir)
     if not ck.is_dir():
         return None
-    good = [(step, p) for p in ck.glob("checkpoint-*") if p.is_dir() and (step := checkpoint_step(p)) is not None]
+    good = [(step, p) for p in ck.glob(run_files.CHECKPOINT_PREFIX + "*")
+            if p.is_dir() and (step := checkpoint_step(p)) is not None]
     return max(good, key=lambda sp: sp[0])[1] if good else None
 
 
@@ -145,8 +135,8 @@ def load_run_model(run_dir: str | Path, device: str | None = None):
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    adapter = run_dir / "adapter"
-    full = run_dir / "model"
+    adapter = run_files.adapter(run_dir)
+    full = run_files.full_model(run_dir)
     dtype = torch.float32
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -164,8 +154,75 @@ def load_run_model(run_dir: str | Path, device: str | None = None):
         tok = load_tokenizer(str(full))
         model = load_model(str(full), dtype=dtype)
     else:
-        raise StudioError(f"The run {run_dir.name} has no trained model yet (no adapter/ or model/ folder).",
-                          f"训练 {run_dir.name} 还没有训练好的模型（没有 adapter/ 或 model/ 文件夹）。")
+        raise StudioError("engine.no_trained_model", run=run_dir.name)
     model.to(device)
     model.eval()
     return model, tok, cfg
+
+
+# ---- the history: what the Train tab's table and the CLI list ------------------------------------------
+
+def history(limit: int = 50, live_run_dir: str | Path | None = None, live_state: str | None = None) -> list[dict]:
+    """The newest run folders, one dict each: run, run_dir, status, stage, model, steps, train_loss,
+    eval_loss, duration_s. The run this process is training shows its live state."""
+    rows = []
+    for rd in list_runs()[:limit]:
+        s = read_summary(rd)
+        model = s.get("model")
+        if model is None:
+            try:
+                model = load_run_config(rd).model.name
+            except Exception:
+                model = "?"
+        rows.append({"run": rd.name, "run_dir": str(rd), "status": run_status(rd, live_run_dir, live_state),
+                     "stage": s.get("stage") or "", "model": Path(str(model)).name, "steps": s.get("steps"),
+                     "train_loss": s.get("train_loss"), "eval_loss": s.get("eval_loss"),
+                     "duration_s": s.get("duration_s")})
+    return rows
+
+
+def run_names(limit: int = 50) -> list[str]:
+    return [rd.name for rd in list_runs()[:limit]]
+
+
+def run_dir_of(name: str | None) -> str | None:
+    """The folder of the run called `name` in the runs folder (None for a name that is not there)."""
+    if not name:
+        return None
+    for rd in list_runs():
+        if rd.name == name:
+            return str(rd)
+    return None
+
+
+def error_of(summary: dict):
+    """Why a run failed, as summary.json keeps it: the message ({"id", "params"}) where there is one, else
+    the English sentence. Show it with messages.text_of."""
+    return summary.get("error_message") or summary.get("error")
+
+
+def past_run_snapshot(run_dir: str | Path) -> dict:
+    """A finished run's summary and metrics in the shape of Job.snapshot()."""
+    s = read_summary(run_dir)
+    return {"state": run_status(run_dir),
+            "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
+            "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
+            "run_dir": str(run_dir), "error": s.get("error"), "error_message": s.get("error_message"),
+            "log": [], "log_messages": [], "metrics": read_metrics(run_dir)}
+
+
+def interrupted_notice(scan: int = 20) -> Msg | None:
+    """After a restart: the newest run a kill interrupted, and how to resume it (None when there is none)."""
+    for rd in list_runs()[:scan]:
+        if run_status(rd) != "interrupted":
+            continue
+        ck = last_checkpoint(rd)
+        if ck is None:
+            return Msg("train.interrupted_no_checkpoint", run=rd.name)
+        return Msg("train.interrupted_notice", run=rd.name, step=read_summary(rd).get("steps", 0),
+                   ck=checkpoint_step(ck))
+    return None
+
+
+def newest_interrupted(scan: int = 20) -> str | None:
+    return next((str(rd) for rd in list_runs()[:scan] if run_status(rd) == "interrupted"), None)

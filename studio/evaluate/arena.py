@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from studio.device_arbiter import ARBITER
 from studio.errors import StudioError
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.generate import GenerationSettings, ModelPair, device_turn, load_pair, stream_pair
@@ -256,6 +257,9 @@ def close_arenas() -> None:
     with _arenas_lock:
         while _arenas:
             _release(_arenas.popitem()[1])
+
+
+ARBITER.on_training_claim(close_arenas)  # a training run gets the memory these models hold
 
 
 def _release(arena: Arena) -> None:

@@ -9,12 +9,12 @@ holds the device (`is_busy`).
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from studio.device_arbiter import ARBITER, DeviceBusy, FifoLock  # noqa: F401
 from studio.errors import StudioError
 from studio.models.chat import ensure_chat_template, render_prompt
 
@@ -22,13 +22,6 @@ MODELS = ("base", "finetuned")
 # End-of-turn markers of common chat templates: a chat model stops at these even when the tokenizer's
 # eos_token is the end-of-text token (Llama 3 ends a turn with <|eot_id|>, not <|end_of_text|>).
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>")
-
-
-class DeviceBusy(StudioError):
-    """The device is taken (a training run, or a queue that did not move in time)."""
-
-    def __init__(self, key: str, **params):
-        super().__init__(key, **params)
 
 
 @dataclass
@@ -48,69 +41,27 @@ class GenerationSettings:
         return asdict(self)
 
 
-# ---- the device queue ---------------------------------------------------------------------------
-class FifoLock:
-    """A ticket lock: waiters get the device in the order they asked. Not tied to a thread, because a
-    streaming generator may be resumed by a different worker thread than the one that started it."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._next = 0
-        self._serving = 0
-        self._abandoned: set[int] = set()
-
-    def acquire(self, timeout: float | None = None) -> bool:
-        with self._cond:
-            ticket = self._next
-            self._next += 1
-            if not self._cond.wait_for(lambda: self._serving == ticket, timeout=timeout):
-                self._abandoned.add(ticket)  # skipped when its turn comes
-                return False
-            return True
-
-    def release(self) -> None:
-        with self._cond:
-            self._serving += 1
-            while self._serving in self._abandoned:
-                self._abandoned.discard(self._serving)
-                self._serving += 1
-            self._cond.notify_all()
-
-    def queued(self) -> int:
-        """Requests holding or waiting for the device."""
-        with self._cond:
-            return self._next - self._serving - len(self._abandoned)
-
-
-DEVICE_LOCK = FifoLock()
+# ---- the device queue: studio.device_arbiter, which training asks too -----------------------------
+DEVICE_LOCK = ARBITER
 
 
 def training_busy() -> bool:
-    """True while a training job holds the device. Imported lazily so evaluation does not load the
-    training engine (TRL and friends) just to ask."""
-    try:
-        from studio.engine.job import is_busy
-    except ImportError:
-        return False
-    return bool(is_busy())
+    """True while a training run holds the device."""
+    return ARBITER.training_busy()
 
 
 def check_free(is_busy: Callable[[], bool] | None = None) -> None:
     if (is_busy or training_busy)():
-        raise DeviceBusy("eval.busy.training")
+        raise DeviceBusy("engine.busy.training")
 
 
 @contextmanager
 def device_turn(is_busy: Callable[[], bool] | None = None, timeout: float | None = 600):
     """Hold the device for one piece of work; refuses politely while training runs."""
     check_free(is_busy)
-    if not DEVICE_LOCK.acquire(timeout=timeout):
-        raise DeviceBusy("eval.busy.queue")
-    try:
-        check_free(is_busy)  # training may have started while we waited
+    with ARBITER.generation(timeout):
+        check_free(is_busy)  # a caller's own notion of busy may have changed while we waited
         yield
-    finally:
-        DEVICE_LOCK.release()
 
 
 # ---- the pair -----------------------------------------------------------------------------------
