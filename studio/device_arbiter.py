@@ -26,10 +26,6 @@ from studio.errors import StudioError
 class DeviceBusy(StudioError):
     """The device is taken (a training run, or a queue that did not move in time)."""
 
-    @property
-    def message_zh(self) -> str:  # older callers read this attribute
-        return self.text("zh")
-
 
 class FifoLock:
     """A ticket lock: waiters get the device in the order they asked. Not tied to a thread, because a

@@ -15,30 +15,10 @@ from typing import Any
 from studio.messages import Msg, join, say
 
 
-class _Pair:
-    """TRANSITION ONLY: an (English, Chinese) pair written inline, from before the catalog. Being removed;
-    tests/test_messages.py counts what is left."""
-
-    def __init__(self, en: str, zh: str = ""):
-        self.key, self.params, self.en, self.zh = "", {}, en, zh or en
-
-    def text(self, lang: str = "en") -> str:
-        return self.zh if lang == "zh" else self.en
-
-    def to_dict(self) -> dict:
-        return {"en": self.en, "zh": self.zh}
-
-
 class StudioError(Exception):
-    def __init__(self, key, zh: str | None = None, **params: Any):
-        if isinstance(key, (Msg, _Pair)):
-            self.message = key
-        elif zh is None and not params and not _is_key(key):
-            self.message = _Pair(key)
-        elif zh is not None:
-            self.message = _Pair(key, zh)
-        else:
-            self.message = Msg(key, **params)
+    def __init__(self, key: str | Msg, **params: Any):
+        """`key`: a catalog id (with its parameters) or a message already made (anything with .text(lang))."""
+        self.message = Msg(key, **params) if isinstance(key, str) else key
         super().__init__(self.message.text("en"))
 
     def text(self, lang: str = "en") -> str:
@@ -51,32 +31,6 @@ class StudioError(Exception):
     @property
     def en(self) -> str:
         return self.text("en")
-
-    @property
-    def zh(self) -> str:
-        return self.text("zh")
-
-
-def _is_key(s: str) -> bool:
-    from studio.messages import has
-
-    return has(s)
-
-
-class Sentence(str):
-    """TRANSITION ONLY (see _Pair): a str in one language that carries both."""
-
-    def __new__(cls, en: str, zh: str = "", lang: str = "en"):
-        zh = zh or en
-        self = super().__new__(cls, zh if lang == "zh" else en)
-        self.en, self.zh = en, zh
-        return self
-
-    def text(self, lang: str = "en") -> str:
-        return self.zh if lang == "zh" else self.en
-
-    def __reduce__(self):
-        return (Sentence, (self.en, self.zh, "zh" if str.__str__(self) == self.zh != self.en else "en"))
 
 
 def error_text(e: BaseException, lang: str = "en") -> str:
@@ -103,4 +57,4 @@ def from_os_error(e: BaseException) -> StudioError | None:
     return None
 
 
-__all__ = ["StudioError", "Sentence", "Msg", "say", "error_text", "joined", "from_os_error"]
+__all__ = ["StudioError", "Msg", "say", "error_text", "joined", "from_os_error"]

@@ -271,18 +271,3 @@ def largest_model(cfg: RunConfig, p: RunPlan):
 
 def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
-
-
-def human_seconds(seconds: float | None) -> Msg | str:
-    """A duration in words: "45 s", "3 min 20 s", "12 min", "1.5 h"."""
-    if seconds is None:
-        return "?"
-    s = max(0, int(round(seconds)))
-    if s < 60:
-        return Msg("plan.duration.s", s=s)
-    if s < 3600:
-        minutes, sec = divmod(s, 60)
-        if minutes < 10 and sec:
-            return Msg("plan.duration.min_s", m=minutes, s=sec)
-        return Msg("plan.duration.min", m=round(s / 60))
-    return Msg("plan.duration.h", h=s / 3600)

@@ -1,5 +1,5 @@
-"""Durations as a person reads them, in their language: one rule, for the server and (through
-`templates()`) for the page's ticking clocks."""
+"""Numbers as a person reads them: durations in their language (one rule, for the server and, through
+`templates()`, for the page's ticking clocks), and large counts in short form."""
 
 from __future__ import annotations
 
@@ -42,3 +42,12 @@ def templates() -> dict[str, dict[str, str]]:
     """{lang: {"seconds", "min_sec", "minutes", "hours"}}: the catalog's duration templates, for the
     page's JavaScript, which fills the same placeholders."""
     return {lang: {i.split(".", 1)[1]: say(i, lang) for i in _IDS} for lang in languages()}
+
+
+def count_text(n: float) -> str:
+    """A large count in short form: 135M, 1.5B, 12K, 950."""
+    n = float(n)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}".replace(f".0{unit}", unit)
+    return f"{int(n)}"

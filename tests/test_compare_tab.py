@@ -214,7 +214,7 @@ def test_save_preferences_and_hand_them_to_training(run):
     assert hint["data"] == {"train_file": str(path), "eval_file": "", "format": "preference", "rows": 1,
                             "source": "compare"}
     # the Train tab's stage follows this format
-    from studio.ui.train_tab import FORMAT_STAGE
+    from studio.engine.settings import FORMAT_STAGE
 
     assert FORMAT_STAGE[hint["data"]["format"]] == "dpo"
 

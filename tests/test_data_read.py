@@ -250,4 +250,4 @@ def test_a_file_over_a_tiny_cap_is_one_clear_sentence(tmp_path, monkeypatch):
     with pytest.raises(StudioError) as e:
         read_file(p, max_bytes=upload_limit())
     assert str(e.value) == "big.jsonl is 3 KB, over the 1 KB upload limit; split it into smaller files."
-    assert "超过了 1 KB 的上传上限" in e.value.zh
+    assert "超过了 1 KB 的上传上限" in e.value.text("zh")

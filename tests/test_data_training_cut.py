@@ -37,8 +37,8 @@ def test_cut_rows_are_counted_and_match_the_template_check(tiny):
 def test_the_job_log_hears_about_cut_rows(tiny):
     notes = []
     datasets.sft_dataset([conv("q", "w " * 10), conv("w " * 20, "short"), conv("q", "fits")], tiny, 12, say=notes.append)
-    assert len(notes) == 1 and notes[0].en.startswith("Sequence length 12: 1 rows left out")
-    assert "1 rows truncated" in notes[0].en and "1 行被截断" in notes[0].zh
+    assert len(notes) == 1 and notes[0].text("en").startswith("Sequence length 12: 1 rows left out")
+    assert "1 rows truncated" in notes[0].text("en") and "1 行被截断" in notes[0].text("zh")
     quiet = []
     datasets.sft_dataset([conv("q", "fits")], tiny, 12, say=quiet.append)
     assert quiet == []  # nothing cut, nothing said

@@ -175,7 +175,7 @@ def test_a_failing_handler_shows_a_message_and_the_app_goes_on(tmp_path):
         raise KeyError("surprise")
 
     def plain(x, request: gr.Request):
-        raise StudioError("No data file at x.", "找不到数据文件 x。")
+        raise StudioError("data.file.missing", path="x")
 
     def gen(x):
         yield "one"
@@ -196,7 +196,7 @@ def test_a_failing_handler_shows_a_message_and_the_app_goes_on(tmp_path):
         client = Client(url, verbose=False)
         with pytest.raises(Exception, match="Something went wrong in this step \\(KeyError"):
             client.predict("a", api_name="/broken")
-        with pytest.raises(Exception, match="No data file at x"):
+        with pytest.raises(Exception, match="The data file x does not exist"):
             client.predict("a", api_name="/plain")
         with pytest.raises(Exception, match="mid-stream"):
             client.predict("a", api_name="/gen")

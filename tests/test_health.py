@@ -38,13 +38,13 @@ def test_nan_loss_says_lower_the_learning_rate_in_both_languages():
     (f,) = health.check(m)
     assert f.code == "nan" and f.level == "error"
     assert "step 3" in f.en and "learning rate is too high" in f.en and "5e-4" in f.en
-    assert "学习率太高" in f.text("zh") and "5e-4" in f.zh
+    assert "学习率太高" in f.text("zh") and "5e-4" in f.text("zh")
 
 
 def test_exploding_loss():
     m = events([2.0, 1.8, 1.6, 1.5, 1.5, 2.5, 6.0, 9.0, 14.0])
     f = health.check(m)[0]
-    assert f.code == "exploding" and "learning rate is too high" in f.en and "学习率太高" in f.zh
+    assert f.code == "exploding" and "learning rate is too high" in f.en and "学习率太高" in f.text("zh")
 
 
 def test_gradient_spike_warns_before_the_loss_goes():
@@ -60,7 +60,7 @@ def test_overfitting_names_the_best_epoch():
     (f,) = health.check(m)
     assert f.code == "overfitting"
     assert "1.35" in f.en and "epoch 2" in f.en and "train 2 epochs" in f.en
-    assert "第 2 轮" in f.zh
+    assert "第 2 轮" in f.text("zh")
 
 
 def test_rising_validation_with_rising_training_loss_is_not_overfitting():
@@ -80,7 +80,7 @@ def test_flat_loss_with_a_tiny_learning_rate():
     (f,) = health.check(m, learning_rate=1e-7)
     assert f.code == "flat"
     assert "1e-7" in f.en and "raise it" in f.en and "Data tab" in f.en
-    assert "学习率" in f.zh and "数据" in f.zh
+    assert "学习率" in f.text("zh") and "数据" in f.text("zh")
 
 
 def test_flat_needs_enough_points_after_warmup():
@@ -100,10 +100,12 @@ def test_out_of_memory_surfaces_the_engines_advice():
            "batch size to 4 and raise gradient accumulation to 2. The app is still running.")
     (f,) = health.check(events([2.0, 1.9]), error=err)
     assert f.code == "oom" and f.level == "error"
-    assert "batch size to 4" in f.en and "batch size to 4" in f.zh and "内存不足" in f.zh
+    assert "batch size to 4" in f.en and "batch size to 4" in f.text("zh") and "内存不足" in f.text("zh")
     assert health.check([], error="Training failed with an unexpected error (ValueError: x).") == []
 
 
 def test_findings_serialise():
     f = health.check(events([1.0, float("inf")]))[0]
-    assert f.to_dict()["code"] == "nan" and set(f.to_dict()) == {"code", "level", "en", "zh"}
+    assert f.to_dict()["code"] == "nan" and set(f.to_dict()) == {"code", "level", "en", "message"}
+    from studio.messages import text_of
+    assert text_of(f.to_dict()["message"], "zh") == f.text("zh")

@@ -84,6 +84,8 @@ def _literal_ids():
             name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
             first = node.args[0]
             if name in _CALLS and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                if name == "text" and first.value in messages.languages():
+                    continue  # message.text("en"): a language, not an id
                 yield path.relative_to(ROOT), node.lineno, first.value
 
 

@@ -38,7 +38,7 @@ def test_catalog_pick_gives_verdict_figure_and_ctx_model():
     assert ctx["gradient_checkpointing"] is True and ctx["quant_bits"] == 4 and ctx["grad_accum"] == 1
     assert set(ctx) >= {"precision", "target_modules"}
     # the Train tab turns it into its config
-    from studio.ui.train_tab import with_model
+    from studio.engine.settings import with_model
 
     base = with_model({}, ctx)
     assert base["model"]["name"] == "qwen2.5-1.5b-instruct" and base["training"]["batch_size"] == 8
@@ -87,9 +87,9 @@ def test_recommendation_applies_to_the_controls_and_the_verdict():
     assert after["estimate"].total_bytes == optim["total_bytes"] < full["estimate"].total_bytes
     assert after["model_ctx"]["optimizer"] == "adamw_8bit" and "NVIDIA GPU" not in after["verdict_md"]
     from studio.config import RunConfig
-    from studio.ui import train_tab as tt
+    from studio.engine.settings import with_model
 
-    assert RunConfig.from_dict(tt.with_model({}, after["model_ctx"])).training.optimizer == "adamw_8bit"
+    assert RunConfig.from_dict(with_model({}, after["model_ctx"])).training.optimizer == "adamw_8bit"
     # on this CPU it is never offered, and choosing it says training here would refuse it
     cpu = mt.evaluate({**full_s, "model": "qwen2.5-7b-instruct"}, hw=NO_GPU)
     assert cpu["estimate"].device == "cpu" and cpu["recommendations"]

@@ -8,6 +8,7 @@ import pytest
 from studio import hardware
 from studio.cli import main as cli_main
 from studio.config import RunConfig
+from studio.engine.settings import with_model
 from studio.plan import apply_change, placement, plan
 from studio.ui import model_tab as mt
 from studio.ui import train_tab as tt
@@ -66,7 +67,7 @@ def test_the_same_number_on_every_screen(case, monkeypatch, capsys):
     assert res["plan"].total_bytes == p.total_bytes == res["model_ctx"]["estimate_bytes"]
     assert f"{p.total_bytes / GiB:.1f} GiB" in res["verdict_md"]
     # the Train tab's plan: the config the Model tab hands over
-    train_cfg = RunConfig.from_dict(tt.with_model(cfg.to_dict(), res["model_ctx"]))
+    train_cfg = RunConfig.from_dict(with_model(cfg.to_dict(), res["model_ctx"]))
     train_cfg.training.device = cfg.training.device
     assert plan(train_cfg, hw).total_bytes == p.total_bytes
     if not gpu:

@@ -238,7 +238,7 @@ def test_paths_are_confined_on_a_space(app_dirs, tmp_path, monkeypatch):
     for p in bad:
         with pytest.raises(StudioError, match="outside the app's own folders") as e:
             confine(p, SPACE_LIMITS)
-        assert e.value.zh and e.value.zh != e.value.en  # bilingual
+        assert e.value.text("zh") and e.value.text("zh") != e.value.en  # bilingual
     # a workstation: only normalised
     assert confine("/etc/passwd", SafeMode()) == Path("/etc/passwd")
     assert confine("../../x", SafeMode()) == (run / "../../x").resolve()
@@ -409,7 +409,7 @@ def test_parse_auth():
     for bad in ("alice", "alice:", ":pw", "alice:pw,bob"):
         with pytest.raises(StudioError) as e:
             parse_auth(bad)
-        assert bad not in e.value.en and bad not in e.value.zh  # the value (a password, maybe) is not echoed
+        assert bad not in e.value.en and bad not in e.value.text("zh")  # the value (a password, maybe) is not echoed
 
 
 def test_login_is_required_when_auth_is_set(runs_parent, tmp_path, monkeypatch, capfd):
@@ -471,7 +471,7 @@ def test_pickle_weights_are_refused(tiny_model_dir, tmp_path):
     (folder / "pytorch_model.bin").write_bytes(pickle.dumps(_Boom(marker)))
     with pytest.raises(StudioError, match=r"pickle format \(\.bin\), which can run code when loaded; convert it to safetensors") as e:
         load_model(str(folder))
-    assert e.value.zh != e.value.en
+    assert e.value.text("zh") != e.value.en
     assert not marker.exists()
     check_safetensors(tiny_model_dir)  # a safetensors folder is fine
 

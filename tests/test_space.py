@@ -92,7 +92,7 @@ def test_apply_limits_clamps_a_config():
     notes = apply_limits(cfg, SPACE_LIMITS)
     assert cfg.model.trust_remote_code is False
     assert cfg.data.max_rows == SPACE_LIMITS.max_rows and cfg.training.max_length == SPACE_LIMITS.max_length
-    assert len(notes) == 4 and all(n.endswith(".") for n in notes)
+    assert len(notes) == 4 and all(n.text("en").endswith(".") and n.text("zh").endswith("。") for n in notes)
     untouched = RunConfig()
     assert apply_limits(untouched, SafeMode()) == [] and untouched == RunConfig()
 

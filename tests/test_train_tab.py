@@ -9,6 +9,9 @@ import pytest
 from studio.config import RunConfig
 from studio.engine import job as job_mod
 from studio.engine.runs import read_summary
+from studio.engine import live as lv
+from studio.engine import settings as st
+from studio.ui import live as ui_live
 from studio.ui import train_tab as tt
 from studio.messages import catalog
 
@@ -27,7 +30,7 @@ def write_rows(path, kind="sft", n=32):
 
 
 def settings_for(tiny_model_dir, **over):
-    s = tt.settings_from_config(RunConfig())
+    s = st.settings_from_config(RunConfig())
     s.update(name=str(tiny_model_dir), batch_size=2, max_length=64, learning_rate=5e-2, warmup_ratio=0.0,
              scheduler="constant", eval_share=0.25)
     s.update(over)
@@ -44,16 +47,16 @@ def no_leftover_job():
 
 
 def test_presets_and_settings_build_a_valid_config(tmp_path):
-    quick, thorough = tt.preset_values("quick"), tt.preset_values("thorough")
+    quick, thorough = st.preset_values("quick"), st.preset_values("thorough")
     assert quick["epochs"] < thorough["epochs"] and quick["lora_rank"] < thorough["lora_rank"]
-    assert tt.preset_values("quick", method="full")["learning_rate"] <= 5e-5  # full fine-tuning learns 10x lower
-    assert tt.preset_values("balanced", stage="dpo")["learning_rate"] < quick["learning_rate"]
+    assert st.preset_values("quick", method="full")["learning_rate"] <= 5e-5  # full fine-tuning learns 10x lower
+    assert st.preset_values("balanced", stage="dpo")["learning_rate"] < quick["learning_rate"]
     data = write_rows(tmp_path / "d.jsonl")
-    base = tt.with_data(RunConfig().to_dict(), str(data))
+    base = st.with_data(RunConfig().to_dict(), str(data))
     base["training"]["logging_steps"] = 3  # not shown in the tab: kept from the base
-    s = tt.settings_from_config(RunConfig())
-    s.update(tt.preset_values("balanced"), batch_size="4", lora_rank=16.0)
-    cfg = tt.build_config(s, base)
+    s = st.settings_from_config(RunConfig())
+    s.update(st.preset_values("balanced"), batch_size="4", lora_rank=16.0)
+    cfg = st.build_config(s, base)
     assert cfg.training.epochs == 3 and cfg.training.batch_size == 4 and cfg.method.lora_rank == 16
     assert cfg.training.logging_steps == 3 and cfg.data.train_file == str(data)
     assert cfg.validate({"cuda": False}) == []
@@ -65,30 +68,31 @@ def test_presets_and_settings_build_a_valid_config(tmp_path):
 
 
 def test_model_tab_choices_flow_into_the_settings():
-    base = tt.with_model(RunConfig().to_dict(), {"name": "qwen2.5-0.5b", "method": "full", "precision": "fp32",
+    base = st.with_model(RunConfig().to_dict(), {"name": "qwen2.5-0.5b", "method": "full", "precision": "fp32",
                                                  "batch_size": 2, "max_length": 256, "gradient_checkpointing": True,
                                                  "lora_rank": 4, "optimizer": "adamw_8bit", "verdict": "fits"})
-    s = tt.settings_from_config(RunConfig.from_dict(base))
+    s = st.settings_from_config(RunConfig.from_dict(base))
     assert (s["name"], s["method"], s["batch_size"], s["max_length"], s["lora_rank"]) == ("qwen2.5-0.5b", "full", 2, 256, 4)
     assert s["optimizer"] == "adamw_8bit"  # the advanced panel's optimizer control shows the Model tab's choice
-    assert tt.build_config({**s, "optimizer": "adamw"}, base).training.optimizer == "adamw"
-    assert tt.with_model(RunConfig().to_dict(), {"name": "x"})["training"]["optimizer"] == "adamw"
+    assert st.build_config({**s, "optimizer": "adamw"}, base).training.optimizer == "adamw"
+    assert st.with_model(RunConfig().to_dict(), {"name": "x"})["training"]["optimizer"] == "adamw"
     assert base["training"]["gradient_checkpointing"] == "on" and base["training"]["precision"] == "fp32"
 
 
 def test_a_dropped_file_goes_through_the_engines_checks(tmp_path):
-    ok = tt.check_data_file(str(write_rows(tmp_path / "d.jsonl")), "sft")
+    ok = st.check_data_file(str(write_rows(tmp_path / "d.jsonl")), "sft")
     assert ok["ok"] and ok["rows"] == 32 and ok["format"] == "sft" and ok["stage"] == "sft"
-    pref = tt.check_data_file(str(write_rows(tmp_path / "p.jsonl", kind="dpo")), "sft", "zh")
-    assert pref["ok"] and pref["stage"] == "dpo" and "DPO" in pref["message"] and "偏好" in pref["message"]
+    pref = st.check_data_file(str(write_rows(tmp_path / "p.jsonl", kind="dpo")), "sft")
+    zh = pref["message"].text("zh")
+    assert pref["ok"] and pref["stage"] == "dpo" and "DPO" in zh and "偏好" in zh
     (tmp_path / "empty.jsonl").write_text("")
-    bad = tt.check_data_file(str(tmp_path / "empty.jsonl"), "sft")
-    assert not bad["ok"] and "empty.jsonl" in bad["message"]
+    bad = st.check_data_file(str(tmp_path / "empty.jsonl"), "sft")
+    assert not bad["ok"] and "empty.jsonl" in bad["message"].text("en")
 
 
 def test_plan_counts_trainable_parameters_without_loading_weights(tiny_model_dir, tmp_path, runs_parent):
     data = write_rows(tmp_path / "d.jsonl", n=40)
-    cfg = tt.build_config(settings_for(tiny_model_dir, epochs=2.0), tt.with_data({}, str(data)))
+    cfg = st.build_config(settings_for(tiny_model_dir, epochs=2.0), st.with_data({}, str(data)))
     from studio.plan import plan
 
     p = plan(cfg)
@@ -111,7 +115,9 @@ def poll_until(pred, view=None, seen=None, ctx_run=None, timeout=180, lang="en")
     deadline = time.time() + timeout
     outs = []
     while time.time() < deadline:
-        out, seen = tt.poll(view or {}, seen, ctx_run, lang)
+        out, seen = lv.poll(view or {}, seen, ctx_run, lang)
+        if "snapshot" in out:  # what the tab draws from it
+            out["progress"] = tt.progress_html(out.pop("snapshot"), lang)
         outs.append(out)
         if pred(out, seen):
             return outs, seen
@@ -121,7 +127,7 @@ def poll_until(pred, view=None, seen=None, ctx_run=None, timeout=180, lang="en")
 
 def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_parent):
     data = write_rows(tmp_path / "d.jsonl", n=64)
-    base = tt.with_data({}, str(data))
+    base = st.with_data({}, str(data))
     settings = settings_for(tiny_model_dir, batch_size=1, max_steps=40, epochs=1.0)
 
     res = tt.start_run(settings, base)
@@ -133,16 +139,16 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     assert "一次只能运行一个" in tt.start_run(settings, base, "zh")["status"]
 
     # the live panel gains loss points; a tick sends the progress bar, and a "live" key when the curves changed
-    outs, seen = poll_until(lambda o, s: "live" in o and len(tt.live_panel()["loss"]["data"]) >= 3)
+    outs, seen = poll_until(lambda o, s: "live" in o and len(lv.live_panel(None, tt.live_view)["loss"]["data"]) >= 3)
     assert any(o.get("history") for o in outs), "the new run appears in the history"
     assert [o["state"][1] for o in outs if "state" in o][:1] in (["preparing"], ["training"])
-    panel = tt.live_panel()
+    panel = lv.live_panel(None, tt.live_view)
     assert set(panel) >= {"health", "log", "loss", "lr", "grad", "speed", "memory"}
     assert panel["loss"]["columns"] == ["step", "loss", "series"] and panel["lr"]["data"]
     assert 'role="progressbar"' in outs[-1]["progress"] and "Step" in outs[-1]["progress"]
-    quiet, _ = tt.poll({}, seen)
-    assert set(quiet) <= {"progress", "live", "state"}
-    assert tt.live_panel({"run_dir": "/elsewhere"}) is None
+    quiet, _ = lv.poll({}, seen)
+    assert set(quiet) <= {"snapshot", "live", "state"}
+    assert lv.live_panel({"run_dir": "/elsewhere"}, tt.live_view) is None
 
     assert "saving the adapter" in tt.stop_run()["status"]
     job = job_mod.current_job()
@@ -150,7 +156,7 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     outs, seen = poll_until(lambda o, s: "run" in o)
     assert outs[-1]["run"] == {"run_dir": str(job.run_dir)} and outs[-1]["history"]
     assert outs[-1]["state"][1] == "stopped" and 'data-state="stopped"' in outs[-1]["progress"]
-    assert tt.poll({}, seen)[0] == {}, "a finished run costs nothing to poll"
+    assert lv.poll({}, seen)[0] == {}, "a finished run costs nothing to poll"
     assert tt.stop_run()["status"] == tt.text("train.nothing_running")
 
     hist = tt.history_frame()
@@ -170,7 +176,7 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     assert len(opened["loss"]["data"]) >= 40 and opened["run"] == {"run_dir": str(job.run_dir)}
     assert "Completed" in opened["progress"]
     # while a past run is open, the live poll leaves the panel alone unless it is that run
-    assert tt.poll({"run_dir": "/elsewhere"}, {})[0] == {}
+    assert lv.poll({"run_dir": "/elsewhere"}, {})[0] == {}
 
 
 def test_progress_and_health_render_in_both_languages():
@@ -228,18 +234,18 @@ def test_the_live_key_moves_with_the_run_and_its_route_answers(tiny_model_dir, t
     from starlette.middleware import Middleware
     from starlette.testclient import TestClient
 
-    client = TestClient(Starlette(middleware=[Middleware(tt.LiveKeyMiddleware)]))
+    client = TestClient(Starlette(middleware=[Middleware(ui_live.LiveKeyMiddleware)]))
     assert client.get("/elsewhere").status_code == 404  # everything else goes on to the app
-    before = client.get(tt.LIVE_ROUTE).json()["key"]
+    before = client.get(ui_live.LIVE_ROUTE).json()["key"]
     job = job_mod.Job(RunConfig())
     job_mod._current, saved = job, job_mod._current
     try:
-        k1 = tt.live_key()
+        k1 = lv.live_key()
         job._say("a line")
-        k2 = tt.live_key()
-        assert k1 != k2 and client.get(tt.LIVE_ROUTE).json()["key"] == k2
+        k2 = lv.live_key()
+        assert k1 != k2 and client.get(ui_live.LIVE_ROUTE).json()["key"] == k2
         job.state = "training"
-        assert tt.live_key() != k2
+        assert lv.live_key() != k2
     finally:
         job_mod._current = saved
-    assert before == tt.live_key()
+    assert before == lv.live_key()

@@ -7,6 +7,7 @@ import os
 import sys
 
 from studio.errors import StudioError
+from studio.messages import Msg
 
 
 def add_arguments(p) -> None:
@@ -30,8 +31,7 @@ def run(args) -> int:
             cfg.training.max_steps = args.max_steps
         job = Job(cfg, output_dir=args.output_dir)
     else:
-        raise StudioError("Give a config file (studio train CONFIG.yaml) or --resume RUN_DIR.",
-                          "请给出一个配置文件（studio train CONFIG.yaml）或 --resume RUN_DIR。")
+        raise StudioError("cli.train.need_config")
 
     main = int(os.environ.get("RANK", "0")) == 0
     job.start()
@@ -59,7 +59,7 @@ def run(args) -> int:
     for line in snap["log"][seen_log:]:
         print(line, file=sys.stderr)
     if job.state == "failed":
-        raise StudioError(job.error or "Training failed.", job.error_zh or "训练失败。")
+        raise StudioError(job.error_message or Msg("cli.train.failed"))
     if main:
         print(job.run_dir)
     return 0 if job.state == "completed" else 3

@@ -12,7 +12,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.errors import Sentence, StudioError
+from studio.errors import StudioError
+from studio.messages import Msg
 
 STAGE_FORMAT = {"sft": "sft", "cpt": "text", "dpo": "preference"}
 
@@ -48,7 +49,7 @@ def load_rows(path: str | Path) -> tuple[list[dict], str]:
     """(canonical rows, format) from any data file the data studio can read."""
     path = Path(path)
     if not path.is_file():
-        raise StudioError(f"The data file {path} does not exist.", f"数据文件 {path} 不存在。")
+        raise StudioError("data.file.missing", path=str(path))
     rows = _read_canonical_jsonl(path)
     if rows is None:
         from studio.data import pipeline  # readers + detection, shared with the Data tab
@@ -56,13 +57,10 @@ def load_rows(path: str | Path) -> tuple[list[dict], str]:
         table, mapping = pipeline.load(path)
         rows = [r.data for r in pipeline.convert(table, mapping).rows]
     if not rows:
-        raise StudioError(f"The data file {path.name} has no rows to train on.", f"数据文件 {path.name} 里没有可以训练的行。")
+        raise StudioError("data.file.no_rows", name=path.name)
     formats = {row_format(r) for r in rows}
     if len(formats) != 1 or None in formats:
-        raise StudioError(f"The data file {path.name} mixes row shapes ({', '.join(sorted(map(str, formats)))}); "
-                          "clean it in the Data tab first.",
-                          f"数据文件 {path.name} 混有不同形式的行（{'、'.join(sorted(map(str, formats)))}）；"
-                          "请先在数据页清洗它。")
+        raise StudioError("data.file.mixed_shapes", name=path.name, shapes=sorted(map(str, formats)))
     return rows, formats.pop()
 
 
@@ -72,13 +70,8 @@ def check_stage(fmt: str, stage: str, name: str) -> None:
         return
     if stage == "cpt" and fmt == "sft":
         return  # conversations can be trained on as plain text too
-    human = {"sft": "instruction or conversation rows", "preference": "preference rows (prompt, chosen, rejected)",
-             "text": "plain text"}
-    human_zh = {"sft": "指令或对话数据", "preference": "偏好数据（prompt、chosen、rejected）", "text": "纯文本"}
-    raise StudioError(f"The {stage.upper()} stage needs {human[want]}, but {name} holds {human[fmt]}. "
-                      f"Choose the matching stage or another file.",
-                      f"{stage.upper()} 阶段需要{human_zh[want]}，但 {name} 里是{human_zh[fmt]}。"
-                      "请选择对应的训练阶段，或换一个文件。")
+    raise StudioError("data.stage_mismatch", stage=stage.upper(), want=Msg(f"data.shape.{want}"), name=name,
+                      have=Msg(f"data.shape.{fmt}"))
 
 
 def split(rows: list[dict], share: float, seed: int) -> tuple[list[dict], list[dict]]:
@@ -116,17 +109,14 @@ def sft_encode(rows: list[dict], tok, max_length: int) -> tuple[list[dict], dict
     return encoded, counts
 
 
-def cut_note(counts: dict[str, int], max_length: int) -> Sentence | None:
+def cut_note(counts: dict[str, int], max_length: int) -> Msg | None:
     """One log line about the rows the sequence length cut, or None when it cut none."""
     if not counts["dropped"] and not counts["truncated"]:
         return None
-    return Sentence(f"Sequence length {max_length}: {counts['dropped']} rows left out (their answer would be cut off "
-                    f"entirely) and {counts['truncated']} rows truncated (the end of the answer is cut off).",
-                    f"序列长度 {max_length}：{counts['dropped']} 行被跳过（回答会被整段截掉），"
-                    f"{counts['truncated']} 行被截断（回答的结尾被截掉）。")
+    return Msg("data.cut_note", max_length=max_length, dropped=counts["dropped"], truncated=counts["truncated"])
 
 
-def sft_dataset(rows: list[dict], tok, max_length: int, say: Callable[[Sentence], None] | None = None):
+def sft_dataset(rows: list[dict], tok, max_length: int, say: Callable[[Msg], None] | None = None):
     """Pre-tokenized rows with an assistant mask (loss on answers only); TRL builds the labels. Rows the
     sequence length cuts are counted and told to `say` (the job's log)."""
     from datasets import Dataset
@@ -136,8 +126,7 @@ def sft_dataset(rows: list[dict], tok, max_length: int, say: Callable[[Sentence]
     if note and say:
         say(note)
     if not encoded:
-        raise StudioError("Every row's answer is cut off by the sequence length: raise the sequence length.",
-                          "每一行的回答都被序列长度截掉了：请增大序列长度。")
+        raise StudioError("data.all_cut")
     return Dataset.from_list(encoded)
 
 

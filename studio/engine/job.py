@@ -26,7 +26,7 @@ from studio.config import RunConfig
 from studio.device_arbiter import ARBITER
 from studio.engine import runs
 from studio.engine.metrics import MetricsLog
-from studio.errors import StudioError, _Pair, from_os_error
+from studio.errors import StudioError, from_os_error
 from studio.files import atomic_write_json, read_jsonl, write_jsonl
 from studio.messages import Msg
 from studio.units import Seconds
@@ -166,10 +166,8 @@ class Job:
         }
 
     # ---- the thread ------------------------------------------------------------------------
-    def _say(self, line: Any, zh: str | None = None) -> None:
+    def _say(self, line: Any) -> None:
         """One log line: a Msg (or anything with .text(lang)), kept as English text and as the message."""
-        if zh is not None:  # TRANSITION: trainers.py still says a few lines as (English, Chinese) pairs
-            line = _Pair(str(line), zh)
         stamp = time.strftime("%H:%M:%S")
         message = line if callable(getattr(line, "text", None)) else str(line)
         self.log_messages.append({"time": stamp, "message": _stored(message)})  # first: len(log) readers find it

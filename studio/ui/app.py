@@ -11,7 +11,7 @@ from studio.ui.context import Context
 from studio.ui.guard import guard_handlers
 from studio.ui.i18n import t, translations
 from studio.ui.priority import YieldToTraining
-from studio.ui.train_tab import LiveKeyMiddleware
+from studio.ui.live import LiveKeyMiddleware
 
 
 # The journey, in order. A module that is not there yet is left out: no empty placeholder tabs.
@@ -41,7 +41,7 @@ def build_app(is_space: bool = False) -> gr.Blocks:
     with gr.Blocks(title="Fine-tuning Studio") as demo:
         with gr.Row(elem_classes="studio-header"):
             with gr.Column(scale=5):
-                gr.Markdown("# Fine-tuning Studio · 微调工作室")
+                gr.Markdown(t("app.heading"))
                 gr.Markdown(t("app.tagline"))
             lang = gr.Radio(language.choices(), value="auto", label=t("app.language"), scale=1, min_width=220,
                             elem_id="studio-language")
@@ -55,6 +55,8 @@ def build_app(is_space: bool = False) -> gr.Blocks:
             return language.cookie_choice(request.headers.get("cookie", ""))
 
         demo.load(chosen, None, lang, show_progress="hidden")
+        for fn, inputs, outputs in ctx.loads:
+            demo.load(fn, inputs, outputs, show_progress="hidden")
         lang.input(None, lang, None, js=language.SWITCH_JS)
     return guard_handlers(demo)
 

@@ -43,10 +43,7 @@ def parse_auth(auth: str | None) -> list[tuple[str, str]]:
         user, sep, password = item.partition(":")
         if not sep or not user.strip() or not password:
             # Never echo the value: it may hold a password.
-            raise StudioError("--auth (or STUDIO_AUTH) must be user:password, or several as "
-                              "user1:password1,user2:password2.",
-                              "--auth（或 STUDIO_AUTH）的格式必须是 用户名:密码，多个用户写成 "
-                              "用户1:密码1,用户2:密码2。")
+            raise StudioError("launch.auth_format")
         users.append((user.strip(), password))
     return users
 

@@ -24,6 +24,7 @@ from studio import hardware, memory
 from studio.config import RunConfig
 from studio.errors import StudioError, error_text
 from studio.messages import Msg
+from studio.units import count_text
 from studio.models import catalog
 from studio.models.loading import needs_remote_code
 from studio.plan import RunPlan, plan
@@ -120,13 +121,6 @@ def resolve_model(name: str) -> tuple[memory.ModelDims, str, catalog.CatalogEntr
     return dims, source, None
 
 
-def _human_count(n: float) -> str:
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}".replace(f".0{unit}", unit)
-    return f"{int(n)}"
-
-
 def _chat_template(folder: Path) -> bool | None:
     """Whether a model folder ships a chat template (None when it cannot tell)."""
     if (folder / "chat_template.jinja").is_file() or (folder / "chat_template.json").is_file():
@@ -153,7 +147,7 @@ def model_notes(name: str, dims: memory.ModelDims, source: str, entry, lang: str
             lines.append(text("model.gated", lang))
         return "\n\n".join(lines)
     folder = source.startswith("folder:")
-    lines = [text("model.custom_line", lang, name=name, params=_human_count(dims.param_count), arch=dims.model_type,
+    lines = [text("model.custom_line", lang, name=name, params=count_text(dims.param_count), arch=dims.model_type,
                   source=text("model.source.folder" if folder else "model.source.hub", lang))]
     has_template = _chat_template(Path(name).expanduser()) if folder else None
     lines.append(text({True: "model.template_yes", False: "model.template_no", None: "model.template_unknown"}[has_template],
@@ -237,8 +231,8 @@ def verdict_md(p: RunPlan, lang: str = "en") -> str:
                   usable=_gib(cap * memory.FIT_SHARE), where=where)]
     if p.trainable_params:
         share = p.trainable_params / max(1, p.total_params)
-        lines.append(text("model.trainable", lang, trainable=_human_count(p.trainable_params),
-                          total=_human_count(p.total_params), share=f"{100 * share:.2f}%" if share < 0.1 else f"{100 * share:.0f}%"))
+        lines.append(text("model.trainable", lang, trainable=count_text(p.trainable_params),
+                          total=count_text(p.total_params), share=f"{100 * share:.2f}%" if share < 0.1 else f"{100 * share:.0f}%"))
     lines.append(text("model.precision_line", lang, weights=p.weights.upper(), precision=p.precision.upper()))
     lines.append(p.gc_reason.text(lang))
     lines += [f"ℹ️ {n.text(lang)}" for n in p.notes]

@@ -17,6 +17,8 @@ import math
 
 import pandas as pd
 
+from studio.messages import say
+
 GiB = 2**30
 MAX_POINTS = 500  # per loss series: a 10,000-step run still redraws in milliseconds
 SMALL_POINTS = 120  # per series of the four small charts (each point costs server time per viewer)
@@ -28,10 +30,9 @@ SERIES = (
     ("speed", "tokens_per_second", "tokens_per_second", 1.0),
     ("memory", "memory_bytes", "memory_gib", 1.0 / GiB),
 )
-# One name per series in both languages: the browser fixes the chart's colours from the series names
-# of its first value (so the empty chart is seeded with both, see `initial_frames`), and a session's
-# language is not known when the page is built.
-LOSS_SERIES = ("training · 训练", "validation · 验证")
+# The loss series are named in the reader's language. The browser fixes the chart's colours from the
+# series names of its first value, so the empty chart is seeded with both names (`initial_frames`), and
+# the Train tab sends it again, with its colour map, in the reader's language when the page opens.
 LOSS_COLORS = ("#2563eb", "#dc2626")
 
 
@@ -40,7 +41,7 @@ def _ok(v) -> bool:
 
 
 def loss_names(lang: str = "en") -> tuple[str, str]:
-    return LOSS_SERIES
+    return say("train.series.training", lang), say("train.series.validation", lang)
 
 
 def loss_color_map(lang: str = "en") -> dict[str, str]:
@@ -106,12 +107,12 @@ def passthrough(payload: dict) -> Passthrough:
     return Passthrough(**payload)
 
 
-def initial_frames() -> dict[str, pd.DataFrame]:
+def initial_frames(lang: str = "en") -> dict[str, pd.DataFrame]:
     """The charts' values before any run: empty, except two blank rows that name the loss series."""
-    out = frames([])
+    out = frames([], lang)
     out["loss"] = pd.DataFrame({"step": pd.Series([0, 0], dtype="float64"),
                                 "loss": pd.Series([math.nan, math.nan], dtype="float64"),
-                                "series": list(LOSS_SERIES)})
+                                "series": list(loss_names(lang))})
     return out
 
 

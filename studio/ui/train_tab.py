@@ -4,229 +4,46 @@ The handlers are plain functions over plain values that return dicts keyed by na
 "loss", ...); `build(ctx)` maps those names to components. So the tests drive the whole tab without
 a browser, and the browser only ever sees what these functions return.
 
-One job per server (studio.engine.job): a poller in every page (POLLER_JS) reads a cheap live key
-every second and fires the tab's update event when the run moved on, so every viewer sees the same live
-run and a refreshed page re-attaches within a second. An update sends only what changed since the
-session's last one (the curves only when a new metric arrived).
+The settings, presets and data checks are studio.engine.settings; starting, stopping and resuming are
+studio.engine.control; the plan is studio.plan. One job per server (studio.engine.job): a poller in
+every page (studio/ui/live.py) reads a cheap live key every second and fires the tab's update event when
+the run moved on (studio.engine.live decides what each session must redraw), so every viewer sees the
+same live run and a refreshed page re-attaches within a second.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import math
-import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
+from studio import space, units
 from studio.config import OPTIMIZERS, RunConfig
-from studio.engine import health, runs
-from studio.engine.job import FINAL_STATES, Job, current_job, is_busy
+from studio.engine import control, health, runs
+from studio.engine.job import FINAL_STATES, current_job
+from studio.engine.live import live_panel, poll
+from studio.engine.settings import (FORMAT_STAGE, SETTING_NAMES, build_config, check_data_file, data_line,
+                                    load_recipe, preset_values, recipe_choices, settings_from_config, with_data,
+                                    with_model)
 from studio.errors import StudioError, error_text
-from studio import space
-from studio.paths import PRESETS_DIR, confine, keep_upload
+from studio.messages import text_of
+from studio.paths import confine, keep_upload
+from studio.plan import plan
 from studio.ui import plots
 from studio.ui.i18n import lang_of, t, text
-from studio.messages import text_of
-from studio.plan import human_seconds as human_duration
-from studio.plan import plan
-
-RECIPES_DIR = PRESETS_DIR / "recipes"
-
-# ---- strings -------------------------------------------------------------------------------------
-
+from studio.ui.live import POLLER_JS
 
 TITLE = t("train.tab")
-
-# ---- settings --------------------------------------------------------------------------------------
-
-# Names of the settings the tab shows, in the order of `build`'s inputs, with their RunConfig section.
-SETTINGS = (
-    ("stage", "training"), ("name", "model"), ("method", "method"),
-    ("epochs", "training"), ("max_steps", "training"), ("learning_rate", "training"),
-    ("batch_size", "training"), ("grad_accum", "training"), ("max_length", "training"),
-    ("lora_rank", "method"), ("lora_alpha", "method"), ("lora_dropout", "method"), ("target_modules", "method"),
-    ("warmup_ratio", "training"), ("scheduler", "training"), ("seed", "training"), ("eval_share", "data"),
-    ("optimizer", "training"),
-)
-SETTING_NAMES = tuple(n for n, _ in SETTINGS)
-INTS = {"max_steps", "batch_size", "grad_accum", "max_length", "lora_rank", "lora_alpha", "seed"}
-
-PRESETS = {  # learning dynamics only: batch size and sequence length belong to the memory fit
-    "quick": dict(epochs=1.0, lora_rank=8, lora_alpha=16, lora_dropout=0.05, warmup_ratio=0.03, scheduler="cosine",
-                  eval_share=0.1, max_steps=0),
-    "balanced": dict(epochs=3.0, lora_rank=16, lora_alpha=32, lora_dropout=0.05, warmup_ratio=0.05, scheduler="cosine",
-                     eval_share=0.1, max_steps=0),
-    "thorough": dict(epochs=5.0, lora_rank=32, lora_alpha=64, lora_dropout=0.1, warmup_ratio=0.1, scheduler="cosine",
-                     eval_share=0.15, max_steps=0),
-}
-# Learning rates by (stage family, method family) and preset. LoRA learns at 1e-4..3e-4, full
-# fine-tuning ten times lower; DPO moves a model that already answers, so lower again.
-PRESET_LR = {
-    ("sft", "lora"): {"quick": 2e-4, "balanced": 2e-4, "thorough": 1e-4},
-    ("sft", "full"): {"quick": 2e-5, "balanced": 2e-5, "thorough": 1e-5},
-    ("dpo", "lora"): {"quick": 5e-5, "balanced": 5e-5, "thorough": 2e-5},
-    ("dpo", "full"): {"quick": 1e-6, "balanced": 1e-6, "thorough": 5e-7},
-}
-FORMAT_STAGE = {"sft": "sft", "preference": "dpo", "text": "cpt"}
-
-
-def preset_values(preset: str, method: str = "lora", stage: str = "sft") -> dict:
-    """The settings a preset sets, for this method and stage."""
-    values = dict(PRESETS.get(preset) or PRESETS["quick"])
-    fam = ("dpo" if stage == "dpo" else "sft", "full" if method == "full" else "lora")
-    values["learning_rate"] = PRESET_LR[fam][preset if preset in PRESETS else "quick"]
-    return values
-
-
-def settings_from_config(cfg: RunConfig) -> dict:
-    sections = {"training": cfg.training, "model": cfg.model, "method": cfg.method, "data": cfg.data}
-    return {n: getattr(sections[s], n) for n, s in SETTINGS}
-
-
-def build_config(settings: dict, base: dict | None) -> RunConfig:
-    """The RunConfig to start: `base` (a recipe's or the defaults, with the chosen data and model)
-    overwritten by the settings the tab shows."""
-    d = RunConfig.from_dict(base or {}).to_dict()
-    for name, section in SETTINGS:
-        if name not in settings or settings[name] is None:
-            continue
-        v = settings[name]
-        if name in INTS:
-            v = int(v)
-        elif name in ("epochs", "learning_rate", "lora_dropout", "warmup_ratio", "eval_share"):
-            v = float(v)
-        d[section][name] = v
-    return RunConfig.from_dict(d)
-
-
-# ---- recipes, data and model -------------------------------------------------------------------------
-
-def recipe_choices() -> list[tuple[str, str]]:
-    if not RECIPES_DIR.is_dir():
-        return []
-    return [(p.stem, str(p)) for p in sorted(RECIPES_DIR.glob("*.yaml"))]
-
-
-def load_recipe(path: str) -> tuple[dict, dict]:
-    """(base config dict, settings) from a recipe file."""
-    cfg = RunConfig.load(path)
-    return cfg.to_dict(), settings_from_config(cfg)
-
-
-def _kind(fmt: str, lang: str) -> str:
-    return text(f"train.kind.{fmt}", lang) if fmt in ("sft", "preference", "text") else fmt
-
-
-def data_line(base: dict, data_info: dict, lang: str = "en") -> str:
-    f = (base or {}).get("data", {}).get("train_file")
-    if not f:
-        return text("train.no_data", lang)
-    src = data_info.get("source", "recipe")
-    rows = data_info.get("rows")
-    fmt = data_info.get("format")
-    if rows is None or fmt is None:
-        try:
-            rows, fmt = _rows_and_format(f)
-        except Exception:
-            rows, fmt = "?", "?"
-    return text("train.data_line", lang, source=text(f"train.src.{src}", lang), name=Path(f).name, rows=rows,
-                kind=_kind(fmt, lang))
-
-
-@lru_cache(maxsize=16)
-def _rows_and_format_cached(path: str, mtime: float) -> tuple[int, str]:
-    from studio.engine.datasets import load_rows
-
-    rows, fmt = load_rows(path)
-    return len(rows), fmt
-
-
-def _rows_and_format(path: str) -> tuple[int, str]:
-    return _rows_and_format_cached(path, Path(path).stat().st_mtime)
-
-
-def check_data_file(path: str, stage: str, lang: str = "en") -> dict:
-    """A file dropped on the tab goes through the engine's own checks: readable, one row shape, the
-    right shape for the stage (the stage follows the data if it did not match).
-    Returns {"ok", "train_file", "format", "rows", "stage", "message"}."""
-    from studio.engine.datasets import check_stage, load_rows
-
-    try:
-        rows, fmt = load_rows(path)
-    except StudioError as e:
-        return {"ok": False, "message": error_text(e, lang)}
-    except Exception as e:  # a reader that does not know this file yet
-        return {"ok": False, "message": text("train.read_failed", lang, name=Path(path).name,
-                                             error=f"{type(e).__name__}: {e}")}
-    note = ""
-    try:
-        check_stage(fmt, stage, Path(path).name)
-    except StudioError:
-        stage = FORMAT_STAGE[fmt]
-        note = " " + text("train.stage_switched", lang, stage=stage.upper())
-    return {"ok": True, "train_file": str(path), "format": fmt, "rows": len(rows), "stage": stage,
-            "message": text("train.data_line", lang, source=text("train.src.upload", lang), name=Path(path).name,
-                            rows=len(rows), kind=_kind(fmt, lang)) + note}
-
-
-def with_data(base: dict, train_file: str, eval_file: str = "") -> dict:
-    d = RunConfig.from_dict(base or {}).to_dict()
-    d["data"]["train_file"] = train_file or ""
-    d["data"]["eval_file"] = eval_file or ""
-    return d
-
-
-def with_model(base: dict, model: dict) -> dict:
-    """The Model tab's choices into the base config (name and method are settings the tab shows too)."""
-    d = RunConfig.from_dict(base or {}).to_dict()
-    if model.get("name"):
-        d["model"]["name"] = model["name"]
-    if model.get("method"):
-        d["method"]["method"] = model["method"]
-    if model.get("precision"):
-        d["training"]["precision"] = model["precision"]
-    gc_value = model.get("gradient_checkpointing")
-    if gc_value is not None:
-        d["training"]["gradient_checkpointing"] = ("on" if gc_value else "off") if isinstance(gc_value, bool) else str(gc_value)
-    for key, section in (("batch_size", "training"), ("grad_accum", "training"), ("max_length", "training"),
-                         ("lora_rank", "method"), ("quant_bits", "method")):
-        if model.get(key):
-            d[section][key] = int(model[key])
-    if model.get("target_modules"):
-        d["method"]["target_modules"] = model["target_modules"]
-    if model.get("optimizer"):
-        d["training"]["optimizer"] = model["optimizer"]
-    return d
 
 
 # ---- the plan: trainable parameters, steps, duration, memory ------------------------------------------
 
-def _fmt_int(n) -> str:
-    n = float(n)
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}".replace(".0" + unit, unit)
-    return f"{int(n)}"
-
-
-def human_seconds(s: float | None, lang: str = "en") -> str:
-    if s is None:
-        return "?"
-    s = max(0, int(round(s)))
-    zh = lang == "zh"
-    if s < 60:
-        return f"{s} 秒" if zh else f"{s} s"
-    if s < 3600:
-        m, sec = divmod(s, 60)
-        if m < 10 and sec:
-            return f"{m} 分 {sec} 秒" if zh else f"{m} min {sec} s"
-        return f"{round(s / 60)} 分钟" if zh else f"{round(s / 60)} min"
-    return f"{s / 3600:.1f} 小时" if zh else f"{s / 3600:.1f} h"
+def duration(seconds: float | None, lang: str = "en") -> str:
+    return units.seconds_text(seconds, lang)
 
 
 def plan_markdown(cfg: RunConfig, lang: str = "en") -> str:
@@ -242,13 +59,13 @@ def plan_markdown(cfg: RunConfig, lang: str = "en") -> str:
         lines.append(text("train.memory_unknown", lang, error=p.error.text(lang)))
     if p.trainable_params:
         share = p.trainable_params / max(1, p.total_params)
-        lines.append(text("train.params_line", lang, trainable=_fmt_int(p.trainable_params), total=_fmt_int(p.total_params),
+        lines.append(text("train.params_line", lang, trainable=units.count_text(p.trainable_params), total=units.count_text(p.total_params),
                           share=f"{100 * share:.2f}%"))
     if p.steps:
         lines.append(text("train.plan_line", lang, rows=p.rows, val=p.eval_rows if p.eval_rows is not None else "—",
                           steps=p.steps, tokens=f"{p.tokens:,}"))
     if p.duration_s:
-        lines.append(text("train.duration_line", lang, duration=text_of(human_duration(p.duration_s), lang),
+        lines.append(text("train.duration_line", lang, duration=duration(p.duration_s, lang),
                           device=p.device.upper(), basis=p.speed_basis.text(lang)))
     return "\n\n".join(lines)
 
@@ -257,62 +74,26 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.1f} GiB"
 
 
-# ---- control ---------------------------------------------------------------------------------------
-
-def busy_message(lang: str = "en") -> str:
-    job = current_job()
-    eta = job.snapshot()["eta_s"] if job else None
-    when = text("train.busy.eta", lang, eta=human_seconds(eta, lang)) if eta else ""
-    return text("train.busy", lang, when=when)
-
+# ---- control (studio.engine.control decides; these say it in the reader's language) ------------------
 
 def start_run(settings: dict, base: dict, lang: str = "en") -> dict:
-    """Start a run. Returns {"status": message, "started": bool, "run_dir"}."""
-    if is_busy():
-        return {"status": busy_message(lang), "started": False}
+    """Start a run. Returns {"status": message, "started": bool}."""
     try:
-        # Paths confined on a public Space; remote code only where the server allows it.
-        cfg = space.check_browser_config(build_config(settings, base))
-        Job(cfg).start()
+        cfg = build_config(settings, base)
     except StudioError as e:
-        if is_busy():  # another session started one a moment ago
-            return {"status": busy_message(lang), "started": False}
         return {"status": error_text(e, lang), "started": False}
-    return {"status": text("train.started", lang), "started": True}
+    message, started = control.start(cfg)
+    return {"status": text_of(message, lang), "started": started}
 
 
 def stop_run(lang: str = "en") -> dict:
-    job = current_job()
-    if job is None or not is_busy():
-        return {"status": text("train.nothing_running", lang)}
-    job.stop()
-    return {"status": text("train.stopping", lang)}
+    return {"status": text_of(control.stop(), lang)}
 
 
 def resume_run(run_dir: str | None, lang: str = "en") -> dict:
     """Resume the chosen past run, or else the last job if it stopped or failed."""
-    if is_busy():
-        return {"status": busy_message(lang), "started": False}
-    if not run_dir:
-        job = current_job()
-        if job is not None and job.state in ("stopped", "failed") and job.run_dir:
-            run_dir = str(job.run_dir)
-        else:  # after a restart: the newest run that a kill interrupted
-            run_dir = next((str(rd) for rd in runs.list_runs()[:20] if runs.run_status(rd) == "interrupted"), None)
-    if not run_dir:
-        return {"status": text("train.nothing_to_resume", lang), "started": False}
-    status = runs.run_status(run_dir)
-    if status == "completed":
-        return {"status": text("train.cannot_resume", lang, run=Path(run_dir).name,
-                               status=text("train.state.completed", lang).lower()), "started": False}
-    try:
-        space.check_remote_code(runs.load_run_config(run_dir))
-        Job.resume(run_dir).start()
-    except StudioError as e:
-        if is_busy():
-            return {"status": busy_message(lang), "started": False}
-        return {"status": error_text(e, lang), "started": False}
-    return {"status": text("train.resumed", lang, run=Path(run_dir).name), "started": True}
+    message, started = control.resume(run_dir)
+    return {"status": text_of(message, lang), "started": started}
 
 
 # ---- what the live panel shows -------------------------------------------------------------------------
@@ -323,15 +104,15 @@ STATE_COLORS = {"idle": "#6b7280", "preparing": "#7c3aed", "training": "#2563eb"
 
 def interrupted_notice(lang: str = "en") -> str:
     """After a restart: the newest run a kill interrupted, and how to resume it ("" when none)."""
-    for rd in runs.list_runs()[:20]:
-        if runs.run_status(rd) != "interrupted":
-            continue
-        ck = runs.last_checkpoint(rd)
-        step = runs.read_summary(rd).get("steps", 0)
-        if ck is None:
-            return text("train.interrupted_no_checkpoint", lang, run=rd.name)
-        return text("train.interrupted_notice", lang, run=rd.name, step=step, ck=runs.checkpoint_step(ck))
-    return ""
+    rd = runs.newest_interrupted()
+    if rd is None:
+        return ""
+    rd = Path(rd)
+    ck = runs.last_checkpoint(rd)
+    if ck is None:
+        return text("train.interrupted_no_checkpoint", lang, run=rd.name)
+    step = runs.read_summary(rd).get("steps", 0)
+    return text("train.interrupted_notice", lang, run=rd.name, step=step, ck=runs.checkpoint_step(ck))
 
 
 def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
@@ -347,7 +128,7 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
     ticking = state in ("preparing", "training", "saving")
 
     def clock(seconds, direction: str) -> str:  # the page's poller moves it on between updates
-        shown = html.escape(human_seconds(seconds, lang))
+        shown = html.escape(duration(seconds, lang))
         if not ticking or seconds is None:
             return shown
         return f'<span class="tp-clock" data-s="{float(seconds):.1f}" data-dir="{direction}" data-lang="{lang}">{shown}</span>'
@@ -359,7 +140,7 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
         line += html.escape(text("train.eta", lang, eta="\x00")).replace("\x00", clock(snap["eta_s"], "down"))
     head = text(f"train.state.{state}", lang) if state in STATE_COLORS else state
     run = Path(snap["run_dir"]).name if snap.get("run_dir") else ""
-    error = (snap.get("error_zh") if lang == "zh" else None) or snap.get("error")
+    error = text_of(snap.get("error_message") or snap.get("error") or "", lang)
     err = f'<p class="train-error" style="color:#b91c1c;margin:.3em 0 0">{html.escape(error)}</p>' if error else ""
     title_html = f"{html.escape(title)} · " if title else ""
     return (f'<div class="train-progress" data-state="{state}" data-step="{step}" data-total="{total}">'
@@ -406,9 +187,17 @@ def live_view(snap: dict | None, cfg: RunConfig | None, lang: str = "en", title:
     out = {"progress": progress_html(snap, lang, title),
            "health": health_html(run_findings(metrics, (snap or {}).get("error"), cfg), lang,
                                  active=active and bool(metrics)),
-           "log": "\n".join(((snap or {}).get("log_zh") if lang == "zh" else None) or (snap or {}).get("log") or [])}
+           "log": log_text(snap, lang)}
     out.update(plots.payloads(metrics, lang))
     return out
+
+
+def log_text(snap: dict | None, lang: str = "en") -> str:
+    """The run's log in the reader's language (the English lines where a message was not kept)."""
+    kept = (snap or {}).get("log_messages")
+    if kept:
+        return "\n".join(f"{m['time']} {text_of(m['message'], lang)}" for m in kept)
+    return "\n".join((snap or {}).get("log") or [])
 
 
 def past_run_snapshot(run_dir: str | Path) -> dict:
@@ -417,7 +206,7 @@ def past_run_snapshot(run_dir: str | Path) -> dict:
     return {"state": runs.run_status(run_dir),
             "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
             "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
-            "run_dir": str(run_dir), "error": s.get("error"), "error_zh": s.get("error_zh"), "log": [],
+            "run_dir": str(run_dir), "error": s.get("error"), "error_message": s.get("error_message"), "log": [],
             "metrics": runs.read_metrics(run_dir)}
 
 
@@ -433,143 +222,6 @@ def open_run(run_dir: str, lang: str = "en") -> dict:
     out["status"] = text("train.opened", lang, run=Path(run_dir).name)
     out["run"] = {"run_dir": str(run_dir)}
     return out
-
-
-_rendered: dict[tuple, dict] = {}
-_rendered_lock = threading.Lock()
-
-
-def _shared_live_view(key: list, snap: dict, cfg: RunConfig, lang: str) -> dict:
-    """live_view, computed once per change of the run and shared by every session that polls."""
-    k = tuple(key)
-    with _rendered_lock:
-        hit = _rendered.get(k)
-    if hit is None:
-        hit = live_view(snap, cfg, lang)
-        with _rendered_lock:
-            if len(_rendered) > 8:
-                _rendered.clear()
-            _rendered[k] = hit
-    return dict(hit)
-
-
-def live_key() -> str:
-    """What changes when the live run has something new to show (a step, a log line, its state): the page
-    asks for it every second at LIVE_ROUTE (answered by LiveKeyMiddleware, well under a millisecond), and
-    fires the tab's gradio event only when it changed."""
-    job = current_job()
-    if job is None:
-        return ""
-    return f"{id(job)}:{job.state}:{len(job.metrics)}:{len(job.log)}"
-
-
-LIVE_ROUTE = "/studio/live"
-
-# The page's poller (runs in the browser, inside the progress bar's component): every second it reads
-# the live key; when the key changed it fires the component's click event (the tab's update: progress,
-# curves, health, log), and in between it moves the elapsed and ETA clocks on.
-POLLER_JS = """
-const root = ((window.gradio_config && window.gradio_config.root) || '').replace(/\\/$/, '');
-let last = null;
-function human(s, zh) {
-  s = Math.max(0, Math.round(s));
-  if (s < 60) return zh ? s + ' 秒' : s + ' s';
-  if (s < 3600) {
-    const m = Math.floor(s / 60), sec = s % 60;
-    if (m < 10 && sec) return zh ? m + ' 分 ' + sec + ' 秒' : m + ' min ' + sec + ' s';
-    return zh ? Math.round(s / 60) + ' 分钟' : Math.round(s / 60) + ' min';
-  }
-  return zh ? (s / 3600).toFixed(1) + ' 小时' : (s / 3600).toFixed(1) + ' h';
-}
-function clocks() {
-  element.querySelectorAll('.tp-clock').forEach(el => {
-    if (!el.dataset.at) el.dataset.at = String(Date.now());
-    const dt = (Date.now() - Number(el.dataset.at)) / 1000;
-    el.textContent = human(Number(el.dataset.s) + (el.dataset.dir === 'up' ? dt : -dt), el.dataset.lang === 'zh');
-  });
-}
-async function look() {
-  try {
-    const r = await fetch(root + '""" + "/studio/live" + """', {cache: 'no-store', credentials: 'same-origin'});
-    if (r.ok) {
-      const j = await r.json();
-      if (j.key !== last) { last = j.key; trigger('click'); }
-    }
-  } catch (e) {}
-  clocks();
-  setTimeout(look, 1000);
-}
-look();
-"""
-
-
-class LiveKeyMiddleware:
-    """ASGI middleware that answers GET LIVE_ROUTE itself, before the app's routing: gradio registers
-    a hundred routes, and matching a request against them cost the server more than the answer. Every
-    open page asks once a second, so this is the server's most frequent request."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope.get("path", "").endswith(LIVE_ROUTE):  # a root path may precede it
-            return await self.app(scope, receive, send)
-        body = json.dumps({"key": live_key()}).encode()
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"cache-control", b"no-store"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def poll(view: dict | None, seen: dict | None, ctx_run: dict | None = None, lang: str = "en") -> tuple[dict, dict]:
-    """One tick of a session's timer: (what to send, the session's new `seen`).
-
-    What to send: "progress" (the bar: its clock and ETA move every second), "live" (a key, when the
-    curves, health or log changed: then `live_panel()` gives them), "state" (when the run's state
-    changed: the buttons follow it), "history" (the history table should be re-read) and "run" (the
-    run Compare and Export should use). `view` is {"run_dir": path} while the person has a past run
-    open (then nothing live is sent), else {}. `seen` remembers what this session was last sent, so a
-    training step costs one update of the curves per session, and a finished run costs nothing.
-    """
-    seen = dict(seen or {})
-    job = current_job()
-    if job is None:
-        return {}, seen
-    if (view or {}).get("run_dir") and str(job.run_dir) != view["run_dir"]:
-        return {}, seen
-    snap = job.snapshot(since=len(job.metrics))  # the counts only: the curves are built once, in live_panel
-    key = [id(job), snap["state"], len(job.metrics), len(snap["log"]), lang]
-    final = snap["state"] in FINAL_STATES
-    if seen.get("key") == key and final:
-        return {}, seen
-    out: dict = {"progress": progress_html(snap, lang)}
-    if seen.get("key") != key:
-        out["live"] = key
-    if seen.get("state") != [id(job), snap["state"]]:
-        out["state"] = seen["state"] = [id(job), snap["state"]]
-    if final and snap.get("run_dir") and seen.get("finished") != [id(job), snap["state"]]:
-        # The run ended (or this page just opened on an ended run): the history gains its summary, and
-        # it becomes the run Compare and Export use, if this session watched it or had none chosen.
-        out["history"] = True
-        if seen.get("watched") == id(job) or not (ctx_run or {}).get("run_dir"):
-            out["run"] = {"run_dir": snap["run_dir"]}
-        seen["finished"] = [id(job), snap["state"]]
-    elif not final and seen.get("watched") != id(job):
-        out["history"] = True  # the new run appears in the history
-        seen["watched"] = id(job)
-    seen["key"] = key
-    return out, seen
-
-
-def live_panel(view: dict | None = None, lang: str = "en") -> dict | None:
-    """The live run's curves, health and log (None while a past run is open, or before any run).
-    Built once per change of the run and shared by every session."""
-    job = current_job()
-    if job is None or ((view or {}).get("run_dir") and str(job.run_dir) != view["run_dir"]):
-        return None
-    snap = job.snapshot()
-    key = [id(job), snap["state"], len(snap["metrics"]), len(snap["log"]), lang]
-    return _shared_live_view(key, snap, job.cfg, lang)
 
 
 # ---- history ---------------------------------------------------------------------------------------------
@@ -592,7 +244,7 @@ def history_frame(lang: str = "en", limit: int = 50) -> pd.DataFrame:
                 model = "?"
         rows.append((rd.name, text(f"train.state.{status}", lang) if status in STATE_COLORS else status,
                      (s.get("stage") or "").upper(), Path(str(model)).name, s.get("steps"), _round(s.get("train_loss")),
-                     _round(s.get("eval_loss")), human_seconds(s.get("duration_s"), lang) if s.get("duration_s") else ""))
+                     _round(s.get("eval_loss")), duration(s.get("duration_s"), lang) if s.get("duration_s") else ""))
     headers = [text(f"train.col.{c}", lang) for c in HISTORY_COLS]
     return pd.DataFrame(rows, columns=headers)
 
@@ -636,10 +288,10 @@ def build(ctx) -> dict:
             preset = gr.Radio([(t("train.preset.quick"), "quick"), (t("train.preset.balanced"), "balanced"),
                                (t("train.preset.thorough"), "thorough")], value="quick", label=t("train.preset"),
                               info=t("train.preset.info"), elem_id="train-preset")
-            data_md = gr.Markdown(lambda: text("train.no_data"), elem_id="train-data")
+            data_md = gr.Markdown(t("train.no_data"), elem_id="train-data")
             upload = gr.File(label=t("train.upload"), file_types=[".jsonl", ".json", ".csv", ".tsv", ".parquet", ".txt"],
                              height=120, elem_id="train-upload")
-            plan_md = gr.Markdown(lambda: plan_markdown(RunConfig()), elem_id="train-plan")
+            plan_md = gr.Markdown(elem_id="train-plan")  # written when the page opens, in its language
             with gr.Accordion(t("train.advanced"), open=False, elem_id="train-advanced"):
                 model_name = gr.Textbox(d.model.name, label=t("train.model_name"), info=t("help.ModelConfig.name"),
                                         elem_id="train-model-name")
@@ -678,6 +330,14 @@ def build(ctx) -> dict:
                     seed = gr.Number(tr.seed, label=t("train.seed"), info=t("help.TrainingConfig.seed"), precision=0)
                     eval_share = gr.Slider(0, 0.5, d.data.eval_share, step=0.01, label=t("train.eval_share"),
                                            info=t("help.DataConfig.eval_share"))
+                with gr.Row():
+                    patience = gr.Number(tr.early_stopping_patience, label=t("train.early_stopping_patience"),
+                                         info=t("help.TrainingConfig.early_stopping_patience"), precision=0, minimum=0,
+                                         elem_id="train-patience")
+                    final_adapter = gr.Radio([(t("train.final_adapter.best"), "best"),
+                                              (t("train.final_adapter.last"), "last")], value=tr.final_adapter,
+                                             label=t("train.final_adapter"), info=t("help.TrainingConfig.final_adapter"),
+                                             elem_id="train-final-adapter")
             with gr.Row():
                 start_btn = gr.Button(t("train.start"), variant="primary", elem_id="train-start")
                 stop_btn = gr.Button(t("train.stop"), variant="stop", elem_id="train-stop")
@@ -686,7 +346,7 @@ def build(ctx) -> dict:
 
         with gr.Column(scale=3, min_width=480):
             gr.Markdown(t("train.live"))
-            progress = gr.HTML(lambda: progress_html(None), elem_id="train-progress", js_on_load=POLLER_JS)
+            progress = gr.HTML(elem_id="train-progress", js_on_load=POLLER_JS)  # written by the first tick
             health_box = gr.HTML(elem_id="train-health")
             empty = plots.initial_frames()
             loss_plot = gr.LinePlot(empty["loss"], x="step", y="loss", color="series", label=t("train.chart.loss"),
@@ -707,7 +367,7 @@ def build(ctx) -> dict:
                                      elem_id="train-log")
 
     with gr.Accordion(t("train.history"), open=True, elem_id="train-history"):
-        history = gr.Dataframe(lambda: history_frame(), interactive=False, wrap=True, max_height=300,
+        history = gr.Dataframe(interactive=False, wrap=True, max_height=300,
                                elem_id="train-history-table")
         with gr.Row():
             past_run = gr.Dropdown(choices=history_choices(), value=None, label=t("train.past_run"), scale=4,
@@ -717,7 +377,8 @@ def build(ctx) -> dict:
 
     settings = [stage, model_name, method, epochs, max_steps, learning_rate, batch_size, grad_accum, max_length,
                 lora_rank, lora_alpha, lora_dropout, target_modules, warmup_ratio, scheduler, seed, eval_share,
-                optimizer]
+                optimizer, patience, final_adapter]
+    assert len(settings) == len(SETTING_NAMES)
     live = {"progress": progress, "health": health_box, "log": log_box, "loss": loss_plot, "lr": lr_plot,
             "grad": grad_plot, "speed": speed_plot, "memory": memory_plot}
 
@@ -747,7 +408,7 @@ def build(ctx) -> dict:
 
     def on_recipe(values: dict, request: gr.Request):
         path = values[recipe]
-        if not path or path not in {v for _, v in recipe_choices()}:  # a bundled recipe, never another file
+        if not path:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         lang = lang_of(request)
         try:
@@ -755,7 +416,7 @@ def build(ctx) -> dict:
         except StudioError as e:
             return {status_md: error_text(e, lang)}
         info = {"source": "recipe"}
-        return {base: new_base, data_info: info, data_md: data_line(new_base, info, lang),
+        return {base: new_base, data_info: info, data_md: text_of(data_line(new_base, info), lang),
                 plan_md: plan_for(values_named, new_base, lang, values[ctx.model]), **settings_update(values_named)}
 
     recipe.change(on_recipe, {recipe, ctx.model}, [base, data_info, data_md, status_md, plan_md, *settings])
@@ -775,7 +436,7 @@ def build(ctx) -> dict:
         now = named(values)
         new_base = with_data(values[base], value["train_file"], value.get("eval_file", ""))
         info = {"source": "data_tab", "rows": value.get("rows"), "format": value.get("format")}
-        out = {base: new_base, data_info: info, data_md: data_line(new_base, info, lang)}
+        out = {base: new_base, data_info: info, data_md: text_of(data_line(new_base, info), lang)}
         want = FORMAT_STAGE.get(value.get("format") or "")
         if want and not (want == now["stage"] or (now["stage"] == "cpt" and want == "sft")):
             out[stage] = now["stage"] = want
@@ -806,13 +467,13 @@ def build(ctx) -> dict:
             path = str(keep_upload(confine(path), getattr(request, "session_hash", None), "train-uploads"))
         except (StudioError, OSError) as e:
             return {status_md: "⚠️ " + (e.text(lang) if isinstance(e, StudioError) else str(e))}
-        res = check_data_file(path, now["stage"], lang)
+        res = check_data_file(path, now["stage"])
         if not res["ok"]:
-            return {status_md: "⚠️ " + res["message"]}
+            return {status_md: "⚠️ " + text_of(res["message"], lang)}
         new_base = with_data(values[base], res["train_file"])
         now["stage"] = res["stage"]
         return {base: new_base, data_info: {"source": "upload", "rows": res["rows"], "format": res["format"]},
-                data_md: res["message"], stage: res["stage"], status_md: "",
+                data_md: text_of(res["message"], lang), stage: res["stage"], status_md: "",
                 plan_md: plan_for(now, new_base, lang, values[ctx.model])}
 
     upload.upload(on_upload, {upload, ctx.model, base, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
@@ -867,9 +528,16 @@ def build(ctx) -> dict:
     def on_tick(v, s, run_state, request: gr.Request):
         lang = lang_of(request)
         out, new_seen = poll(v, s, run_state, lang)
-        updates = {seen: new_seen, progress: out.get("progress", gr.skip())}
+        if "snapshot" in out:
+            shown = progress_html(out["snapshot"], lang)
+        elif not new_seen.get("opened"):  # the page's first tick: what is there to show
+            shown = progress_html(None, lang)
+        else:
+            shown = gr.skip()
+        new_seen["opened"] = True
+        updates = {seen: new_seen, progress: shown}
         if "live" in out:
-            panel = live_panel(v, lang)
+            panel = live_panel(v, live_view, lang)
             if panel is not None:
                 updates.update({live[k]: plots.passthrough(panel[k]) if isinstance(panel[k], dict) else panel[k]
                                 for k in LIVE_NAMES})
@@ -882,6 +550,14 @@ def build(ctx) -> dict:
     progress.click(on_tick, [view, seen, ctx.run], [progress, seen, run_key, ctx.run, *live_outputs],
                    show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
                    postprocess=False)
+
+    def on_open(request: gr.Request):
+        """What the page shows before anything happens, written in the reader's language."""
+        lang = lang_of(request)
+        return {plan_md: plan_markdown(RunConfig(), lang), history: history_frame(lang),
+                loss_plot: gr.LinePlot(plots.initial_frames(lang)["loss"], color_map=plots.loss_color_map(lang))}
+
+    ctx.on_load(on_open, None, [plan_md, history, loss_plot])
 
     def on_run_key(key, request: gr.Request):
         state = (key or [None])[0]
