@@ -106,7 +106,7 @@ class RunConfig:
         return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
     def save(self, path: str | Path, header: str = "") -> None:
-        from studio.paths import atomic_write_text
+        from studio.files import atomic_write_text
 
         atomic_write_text(path, header + self.to_yaml())
 

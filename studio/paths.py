@@ -11,7 +11,6 @@ import urllib.parse
 from pathlib import Path
 
 from studio.errors import StudioError
-from studio.files import atomic_write_json, atomic_write_text, read_jsonl, write_jsonl  # noqa: F401
 from studio.policy import safe_mode
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -7,6 +7,7 @@ of a run folder takes them from here.
     metrics.jsonl       one JSON object per logged event
     checkpoints/        checkpoint-<step>/ folders, resumable
     adapter/            the final PEFT adapter (model/ for full fine-tuning)
+    best/               the best weights so far (lowest validation loss) and best.json
     summary.json        status, steps, losses, speed, memory, error
     votes.jsonl         blind comparison votes
     eval.json           automatic metrics, base vs fine-tuned
@@ -30,6 +31,7 @@ SUMMARY = "summary.json"
 VOTES = "votes.jsonl"
 EVAL = "eval.json"
 EXPORT = "export"
+BEST = "best"
 
 
 def config(run_dir: str | Path) -> Path:
@@ -79,3 +81,20 @@ def eval_results(run_dir: str | Path) -> Path:
 
 def export(run_dir: str | Path) -> Path:
     return Path(run_dir) / EXPORT
+
+
+def has_adapter(run_dir: str | Path) -> bool:
+    return (adapter(run_dir) / "adapter_config.json").is_file()
+
+
+def has_full_model(run_dir: str | Path) -> bool:
+    return (full_model(run_dir) / "config.json").is_file()
+
+
+def best(run_dir: str | Path) -> Path:
+    return Path(run_dir) / BEST
+
+
+def validation_file(run_dir: str | Path) -> Path | None:
+    """The run's validation rows, or its training rows when it had no validation split; None for neither."""
+    return next((p for p in (eval_data(run_dir), train_data(run_dir)) if p.is_file()), None)

@@ -11,9 +11,8 @@ from pathlib import Path
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.errors import StudioError
 from studio.messages import Msg
-from studio.paths import app_roots, confine
-from studio.policy import (SPACE_LIMITS, SafeMode, check_remote_code, on_space, remote_code_refusal,  # noqa: F401
-                           safe_mode)
+from studio.paths import confine
+from studio.policy import SafeMode, check_remote_code, safe_mode
 
 
 def apply_limits(cfg: RunConfig, mode: SafeMode | None = None) -> list[Msg]:

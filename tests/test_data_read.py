@@ -226,7 +226,7 @@ def test_japanese_and_korean_files_still_read():
 # ---- the upload cap: one number for Gradio, the reader and the tab ----
 
 def test_upload_limit_on_a_space_is_the_safe_mode_cap(monkeypatch):
-    from studio.space import SPACE_LIMITS
+    from studio.policy import SPACE_LIMITS
 
     monkeypatch.delenv("STUDIO_MAX_UPLOAD_MB", raising=False)
     monkeypatch.setenv("SPACE_ID", "someone/studio")

@@ -10,7 +10,9 @@ import pytest
 from studio.errors import StudioError
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.arena import PUBLIC_KEYS, Arena, new_voter_id
-from studio.evaluate.generate import DEVICE_LOCK, DeviceBusy, FifoLock, device_turn
+from studio.device_arbiter import ARBITER as DEVICE_LOCK
+from studio.device_arbiter import DeviceBusy, FifoLock
+from studio.evaluate.generate import device_turn
 
 
 def _finished_round(arena, prompt="Is this good?", a="answer one", b="answer two"):

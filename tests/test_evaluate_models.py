@@ -170,7 +170,9 @@ def test_blind_round_end_to_end(pair, tiny_run, not_busy):
 
 def test_arena_refuses_while_training(pair, tiny_run):
     from studio.evaluate.arena import Arena
-    from studio.evaluate.generate import DEVICE_LOCK, DeviceBusy, GenerationSettings
+    from studio.device_arbiter import ARBITER as DEVICE_LOCK
+    from studio.device_arbiter import DeviceBusy
+    from studio.evaluate.generate import GenerationSettings
 
     arena = Arena(pair, tiny_run, is_busy=lambda: True, settings=GenerationSettings(max_new_tokens=4))
     with pytest.raises(DeviceBusy):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from studio import run_files
 from studio.engine import runs
 from studio.engine.job import Job
 from studio.errors import StudioError, from_os_error
@@ -31,7 +32,7 @@ def fake_checkpoint(run_dir: Path, step: int, complete: bool = True) -> Path:
 def test_a_checkpoint_cut_short_is_skipped_and_cleared_on_resume(tmp_path, tiny_model_dir):
     run_dir = tmp_path / "run"
     cfg = make_cfg(tiny_model_dir, write_rows(tmp_path / "d.jsonl"))
-    cfg.save(run_dir / runs.CONFIG)
+    cfg.save(run_dir / run_files.CONFIG)
     fake_checkpoint(run_dir, 2)
     fake_checkpoint(run_dir, 4, complete=False)  # killed while writing its trainer state
     (run_dir / "checkpoints" / "checkpoint-6").mkdir()  # killed before anything was written
@@ -54,17 +55,17 @@ def test_a_run_whose_process_is_gone_reads_as_interrupted(tmp_path):
 
         owner = {"pid": sleeper.pid, "pid_started": psutil.Process(sleeper.pid).create_time(),
                  "host": runs.process_id()["host"]}
-        (run_dir / runs.SUMMARY).write_text(json.dumps({"status": "training", "steps": 3, **owner}))
+        (run_dir / run_files.SUMMARY).write_text(json.dumps({"status": "training", "steps": 3, **owner}))
         assert runs.run_status(run_dir) == "training"  # another process (a CLI run) is still on it
     finally:
         sleeper.kill()
         sleeper.wait()
     assert runs.run_status(run_dir) == "interrupted"
     # a reused pid is not the same process
-    (run_dir / runs.SUMMARY).write_text(json.dumps({"status": "training", "pid": os.getppid(), "pid_started": 1.0}))
+    (run_dir / run_files.SUMMARY).write_text(json.dumps({"status": "training", "pid": os.getppid(), "pid_started": 1.0}))
     assert runs.run_status(run_dir) == "interrupted"
     # this very process named as owner, but not training it: interrupted too (a crash that skipped the summary)
-    (run_dir / runs.SUMMARY).write_text(json.dumps({"status": "training", **runs.process_id()}))
+    (run_dir / run_files.SUMMARY).write_text(json.dumps({"status": "training", **runs.process_id()}))
     assert runs.run_status(run_dir) == "interrupted"
     assert runs.run_status(run_dir, live_run_dir=run_dir, live_state="saving") == "saving"
 

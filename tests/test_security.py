@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from studio import policy
 from studio import space
 from studio.config import RunConfig
 from studio.errors import StudioError
 from studio.paths import REPO_ROOT, confine, keep_upload, session_dir
-from studio.space import SPACE_LIMITS, SafeMode, safe_mode
+from studio.policy import SPACE_LIMITS, SafeMode, safe_mode
 
 
 def _tiny_args(cfg: RunConfig) -> RunConfig:
@@ -126,7 +127,7 @@ def test_a_model_that_needs_remote_code_is_refused_in_the_ui(tmp_path, monkeypat
     monkeypatch.setenv("SPACE_ID", "owner/studio")
     monkeypatch.setenv("STUDIO_ALLOW_REMOTE_CODE", "1")
     with pytest.raises(StudioError, match="never allowed on this public Space"):
-        space.check_remote_code(cfg)
+        policy.check_remote_code(cfg)
 
 
 def test_the_server_switch_lets_the_ui_ask_for_remote_code(tmp_path, monkeypatch):

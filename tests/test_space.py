@@ -13,7 +13,8 @@ import yaml
 from studio.config import RunConfig
 from studio.errors import StudioError
 from studio.paths import REPO_ROOT
-from studio.space import SPACE_LIMITS, SafeMode, apply_limits, check_model_name, check_path, launch_kwargs, safe_mode
+from studio.space import apply_limits, check_model_name, check_path, launch_kwargs
+from studio.policy import SPACE_LIMITS, SafeMode, safe_mode
 
 
 def _name(requirement: str) -> str:

@@ -255,7 +255,7 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
         export_jsonl(result.rows, out_path)
     report["timings_s"]["write"] = round(time.perf_counter() - started, 3)
     if report_path:
-        from studio.paths import atomic_write_json
+        from studio.files import atomic_write_json
 
         atomic_write_json(report_path, report)
     return report

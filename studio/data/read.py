@@ -35,7 +35,7 @@ def upload_limit() -> int:
     the reader's check and the Data tab's hint all ask here. A public Space's safe-mode cap (20 MB,
     or the Space's STUDIO_MAX_UPLOAD_MB; a free Space has 16 GB to share), else STUDIO_MAX_UPLOAD_MB,
     else 200 MB."""
-    from studio.space import safe_mode
+    from studio.policy import safe_mode
 
     mode = safe_mode()
     if mode.enabled and mode.max_upload_mb > 0:

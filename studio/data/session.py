@@ -39,7 +39,8 @@ from studio.data.split_mix import MixOptions, prepare
 from studio.data.template_check import DEFAULT_CUTOFF
 from studio.errors import StudioError, error_text
 from studio.messages import Msg, say
-from studio.paths import SAMPLES_DIR, atomic_write_json, studio_home
+from studio.paths import SAMPLES_DIR, studio_home
+from studio.files import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from studio import run_files
 from studio.messages import Msg
 
 EVALS_PER_EPOCH = 4  # the default schedule: small sets overfit within an epoch, so look several times
-BEST_DIR = "best"
+BEST_DIR = run_files.BEST
 _WEIGHTS = "weights.safetensors"
 _INFO = "best.json"
 
@@ -83,7 +84,7 @@ class KeepBest(TrainerCallback):
     def _save(self, model) -> None:
         from safetensors.torch import save_file
 
-        from studio.paths import atomic_write_text
+        from studio.files import atomic_write_text
 
         self.dir.mkdir(parents=True, exist_ok=True)
         weights = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}

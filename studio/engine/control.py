@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio import policy
 from studio.config import RunConfig
 from studio.engine import runs
 from studio.engine.job import Job, already_training, current_job, is_busy
@@ -44,8 +45,6 @@ def stop() -> Msg:
 def resume(run_dir: str | Path | None) -> tuple[Msg, bool]:
     """Resume the chosen past run, or else the last job if it stopped or failed, or else the newest run a
     kill interrupted. (message, started)."""
-    from studio import space
-
     if is_busy():
         return busy_message(), False
     if not run_dir:
@@ -59,7 +58,7 @@ def resume(run_dir: str | Path | None) -> tuple[Msg, bool]:
     if runs.run_status(run_dir) == "completed":
         return Msg("train.cannot_resume", run=Path(run_dir).name, status=Msg("engine.status.completed")), False
     try:
-        space.check_remote_code(runs.load_run_config(run_dir))
+        policy.check_remote_code(runs.load_run_config(run_dir))
         Job.resume(run_dir).start()
     except StudioError as e:
         if is_busy():

@@ -117,7 +117,7 @@ def check_overfitting(metrics: list[dict]) -> Finding | None:
     if len(evals) < 2:
         return None
     best_i = min(range(len(evals)), key=lambda i: evals[i][1])
-    (best_e, best), (last_e, last) = evals[best_i], evals[-1]
+    (best_e, best), (_, last) = evals[best_i], evals[-1]
     if best_i == len(evals) - 1 or last <= best * (1 + OVERFIT_TOLERANCE):
         return None
     # ... while the training loss kept falling: compare the training loss around the best eval with the latest.

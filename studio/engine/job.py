@@ -111,7 +111,8 @@ class Job:
         with _current_lock:
             if is_busy():
                 raise StudioError(already_training())
-            from studio.space import apply_limits, safe_mode
+            from studio.space import apply_limits
+            from studio.policy import safe_mode
 
             for note in apply_limits(self.cfg):  # a public Space caps rows, length, model size and time
                 self._say(note)

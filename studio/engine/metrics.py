@@ -44,7 +44,7 @@ class MetricsLog:
         with self._lock:
             self._events = [e for e in self._events if e.get("step", 0) <= step]
             if self._path:
-                from studio.paths import atomic_write_text
+                from studio.files import atomic_write_text
 
                 atomic_write_text(self._path, "".join(json.dumps(e) + "\n" for e in self._events))
 

@@ -17,7 +17,6 @@ from studio.errors import StudioError
 from studio.files import read_jsonl_tolerant
 from studio.messages import Msg
 from studio.paths import runs_dir
-from studio.run_files import CONFIG, EVAL, METRICS, SUMMARY, VOTES  # noqa: F401  (older callers import them here)
 
 
 def new_run_dir(cfg: RunConfig, parent: str | Path | None = None) -> Path:
@@ -52,7 +51,7 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 def load_run_config(run_dir: str | Path) -> RunConfig:
     run_dir = Path(run_dir)
     if not run_files.config(run_dir).is_file():
-        raise StudioError("engine.not_a_run", path=str(run_dir), file=CONFIG)
+        raise StudioError("engine.not_a_run", path=str(run_dir), file=run_files.CONFIG)
     return RunConfig.load(run_files.config(run_dir))
 
 

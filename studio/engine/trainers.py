@@ -23,6 +23,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from studio import run_files
 from studio.config import HF_OPTIM, RunConfig
 from studio.engine import best
 from studio.engine.metrics import StudioCallback
@@ -86,7 +87,7 @@ def _quantization_config(cfg: RunConfig):
 def common_args(cfg: RunConfig, run_dir, placement, has_eval: bool, gradient_checkpointing: bool) -> dict:
     t = cfg.training
     args = dict(
-        output_dir=str(run_dir / "checkpoints"),
+        output_dir=str(run_files.checkpoints(run_dir)),
         num_train_epochs=t.epochs,
         max_steps=t.max_steps if t.max_steps > 0 else -1,
         learning_rate=t.learning_rate,

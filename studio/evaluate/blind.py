@@ -15,13 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
+from studio import run_files
 from studio import paths
 from studio.engine import runs
 from studio.engine.job import is_busy as training_busy
 from studio.errors import StudioError
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.arena import get_arena, new_voter_token, voter_id_for
-from studio.evaluate.generate import DeviceBusy, GenerationSettings, check_free
+from studio.device_arbiter import DeviceBusy
+from studio.evaluate.generate import GenerationSettings, check_free
 from studio.evaluate.rows import EvalRow, load_rows, sample_row
 from studio.evaluate.runs import checked_run, run_choices
 from studio.evaluate.views import checks_view, message, model_name, tally_view
@@ -32,11 +34,7 @@ _VOTER_TOKEN = re.compile(r"[0-9a-f]{32}")
 
 def validation_file(run_dir: str | Path) -> Path | None:
     """The run's validation split, or its training data when it had none (what `validation_rows` reads)."""
-    data = Path(run_dir) / "data"
-    for name in ("eval.jsonl", "train.jsonl"):
-        if (data / name).is_file():
-            return data / name
-    return None
+    return run_files.validation_file(run_dir)
 
 
 @lru_cache(maxsize=8)
@@ -61,7 +59,7 @@ def describe_run(run_dir: str | None, lang: str = "en", is_busy: Callable[[], bo
     except StudioError as e:
         return message(e, lang)
     records = votes_mod.read_records(rd / votes_mod.VOTES_FILE)
-    kind = "lora" if (rd / "adapter" / "adapter_config.json").is_file() else "full"
+    kind = "lora" if run_files.has_adapter(rd) else "full"
     line = say("compare.run_line", lang, run=rd.name, model=cfg.model.name, kind=say(f"compare.kind.{kind}", lang),
                 rows=len(validation_prompts(rd)), votes=sum(r.get("kind", "vote") == "vote" for r in records),
                 ratings=sum(r.get("kind") == "rating" for r in records))

@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from studio import run_files
 from studio.evaluate.generate import (MODELS, GenerationSettings, ModelPair, answer_nll, device_turn,
                                       generate_batch)
 from studio.evaluate.metrics import agreement, bleu_tokenizer, contains, exact_match, rouge_l, text_scores
 from studio.evaluate.rows import EvalRow
-from studio.paths import atomic_write_json
+from studio.files import atomic_write_json
 
-EVAL_FILE = "eval.json"
+EVAL_FILE = run_files.EVAL
 CONSISTENCY_SETTINGS = GenerationSettings(max_new_tokens=64, temperature=0.7, top_p=0.9, seed=0)
 _eval_lock = threading.Lock()
 

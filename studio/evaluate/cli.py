@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from studio import run_files
 from studio.errors import StudioError
 from studio.evaluate.checks import (consistency_steps, edge_case_steps, run_to_end, save_metrics, score_steps,
                                     update_eval)
@@ -57,16 +58,15 @@ def _progress(quiet: bool):
 def _data_file(args) -> Path:
     if args.data:
         return Path(args.data)
-    for name in ("eval.jsonl", "train.jsonl"):
-        p = Path(args.run_dir) / "data" / name
-        if p.is_file():
-            return p
-    raise StudioError("eval.error.no_data")
+    p = run_files.validation_file(args.run_dir)
+    if p is None:
+        raise StudioError("eval.error.no_data")
+    return p
 
 
 def run(args) -> int:
     run_dir = Path(args.run_dir)
-    if not (run_dir / "config.yaml").is_file():
+    if not run_files.config(run_dir).is_file():
         raise StudioError("eval.error.not_run", path=str(run_dir))
     if args.max_new_tokens < 1 or args.batch_size < 1:
         raise StudioError("eval.error.min_one")
@@ -95,7 +95,7 @@ def run(args) -> int:
 
     summary = {"base": result["base"], "finetuned": result["finetuned"], "n": result["n"],
                "data_file": str(data), "bleu_tokenize": result["bleu_tokenize"],
-               "eval_file": str(run_dir / "eval.json")}
+               "eval_file": str(run_files.eval_results(run_dir))}
     for key in ("consistency", "edge_cases"):
         if key in result:
             summary[key] = result[key]
@@ -107,7 +107,7 @@ def run(args) -> int:
         for key in METRIC_KEYS:
             b, f = result["base"].get(key), result["finetuned"].get(key)
             print(f"{key:<14}{_fmt(b):>12}{_fmt(f):>12}")
-        print(say("eval.cli.summary", n=result["n"], name=data.name, path=run_dir / "eval.json"))
+        print(say("eval.cli.summary", n=result["n"], name=data.name, path=run_files.eval_results(run_dir)))
     return 0
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from studio.device_arbiter import ARBITER, DeviceBusy, FifoLock  # noqa: F401
+from studio.device_arbiter import ARBITER, DeviceBusy
 from studio.errors import StudioError
 from studio.models.chat import ensure_chat_template, render_prompt
 
@@ -42,7 +42,6 @@ class GenerationSettings:
 
 
 # ---- the device queue: studio.device_arbiter, which training asks too -----------------------------
-DEVICE_LOCK = ARBITER
 
 
 def training_busy() -> bool:

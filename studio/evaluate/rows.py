@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio import run_files
 from studio.errors import StudioError
 from studio.models.chat import prompt_and_reference
 
@@ -102,11 +103,10 @@ def load_rows(path: str | Path, max_rows: int = 0) -> list[EvalRow]:
 
 def validation_rows(run_dir: str | Path) -> list[EvalRow]:
     """The run's validation rows (data/eval.jsonl), or its training rows when it had no validation split."""
-    data = Path(run_dir) / "data"
-    for name in ("eval.jsonl", "train.jsonl"):
-        if (data / name).is_file():
+    for path in (run_files.eval_data(run_dir), run_files.train_data(run_dir)):
+        if path.is_file():
             try:
-                return load_rows(data / name)
+                return load_rows(path)
             except StudioError:
                 continue
     return []

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from studio import run_files
 from studio import paths
 from studio.engine import runs
 from studio.errors import StudioError
 
 
 def has_model(run_dir: str | Path) -> bool:
-    rd = Path(run_dir)
-    return (rd / "adapter" / "adapter_config.json").is_file() or (rd / "model" / "config.json").is_file()
+    return run_files.has_adapter(run_dir) or run_files.has_full_model(run_dir)
 
 
 def is_full(run_dir: str | Path) -> bool:
     """A run without an adapter: it fine-tuned the whole model."""
-    return not (Path(run_dir) / "adapter" / "adapter_config.json").is_file()
+    return not run_files.has_adapter(run_dir)
 
 
 def run_choices() -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from studio.errors import StudioError, error_text
 from studio.evaluate import report
 from studio.evaluate import votes as votes_mod
 from studio.evaluate.checks import read_eval
-from studio.evaluate.generate import DeviceBusy
+from studio.device_arbiter import DeviceBusy
 from studio.evaluate.runs import checked_run
 from studio.evaluate.tally import Tally, rating_summary, tally, tally_by_voter
 from studio.messages import Msg, say

@@ -19,9 +19,10 @@ import os
 import threading
 from pathlib import Path
 
-from studio.paths import write_jsonl
+from studio import run_files
+from studio.files import write_jsonl
 
-VOTES_FILE = "votes.jsonl"
+VOTES_FILE = run_files.VOTES
 CHOICES = ("A", "B", "tie", "both_bad")
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()

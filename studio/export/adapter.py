@@ -9,6 +9,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+from studio import run_files
 from studio.engine.runs import load_run_config
 from studio.errors import StudioError
 from studio.export.card import write_model_card
@@ -26,9 +27,9 @@ def export_adapter(run_dir: str | Path, out_dir: str | Path, progress: Progress 
     progress = progress or noop
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    src = run_dir / "adapter"
-    if not (src / "adapter_config.json").is_file():
-        if (run_dir / "model" / "config.json").is_file():
+    src = run_files.adapter(run_dir)
+    if not run_files.has_adapter(run_dir):
+        if run_files.has_full_model(run_dir):
             raise StudioError("export.error.full_has_no_adapter")
         raise StudioError("export.error.no_adapter", run=run_dir.name)
     progress(0.1, Msg("export.progress.copy_adapter"))

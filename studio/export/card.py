@@ -9,11 +9,12 @@ from pathlib import Path
 import yaml
 
 from studio.config import RunConfig
-from studio.engine.runs import EVAL, VOTES, load_run_config, read_summary
+from studio.engine.runs import load_run_config, read_summary
+from studio.run_files import EVAL, VOTES
 from studio.export.rerun import backend_help, launch_command, train_command
 from studio.export.source import base_model_id, data_summary, portable_config, read_json
 from studio.messages import Msg, say
-from studio.paths import atomic_write_text
+from studio.files import atomic_write_text
 
 LOWER_IS_BETTER = {"perplexity", "loss", "eval_loss", "ppl"}
 STAGES = ("sft", "cpt", "dpo")  # each has `export.card.stage.<name>`

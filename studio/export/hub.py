@@ -54,7 +54,7 @@ def push_to_hub(folder: str | Path, repo_id: str, *, token: str | None = None, p
     into the request's Authorization header. Returns the repo's URL."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    from studio.space import on_space
+    from studio.policy import on_space
 
     progress = progress or noop
     folder = Path(folder)

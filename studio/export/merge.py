@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from studio import run_files
 from studio.engine.runs import load_run_config
 from studio.errors import StudioError
 from studio.export.card import write_model_card
@@ -24,8 +25,8 @@ def merge_model(run_dir: str | Path, out_dir: str | Path, progress: Progress | N
     progress = progress or noop
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
-    adapter, full = run_dir / "adapter", run_dir / "model"
-    if not (adapter / "adapter_config.json").is_file() and not (full / "config.json").is_file():
+    adapter, full = run_files.adapter(run_dir), run_files.full_model(run_dir)
+    if not run_files.has_adapter(run_dir) and not run_files.has_full_model(run_dir):
         raise StudioError("export.error.no_model", run=run_dir.name)
     # A QLoRA run trained on a 4-bit base; the base is loaded here unquantized, in its own dtype, so
     # the merged weights are not rounded to 4 bits.

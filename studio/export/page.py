@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from studio import run_files
 from studio.engine import runs
 from studio.engine.job import is_busy as training_busy
 from studio.errors import StudioError, error_text
@@ -88,7 +89,7 @@ def rerun_view(run_dir: str | None, num_gpus=2, backend: str = "fsdp", lang: str
     commands as they will read in the export's rerun/ folder, and the accelerate config to download."""
     backend = backend if backend in BACKENDS else "fsdp"
     n = max(1, int(num_gpus or 1))
-    config = Path("rerun") / runs.CONFIG
+    config = Path("rerun") / run_files.CONFIG
     acc = Path("rerun") / f"accelerate-{backend}.yaml"
     out = {"backend_help": backend_help(backend).text(lang), "train_cmd": train_command(config),
            "launch_cmd": launch_command(config, n, backend, accelerate_config=acc),
@@ -133,7 +134,7 @@ def push(run_dir: str | None, repo: str, private: bool = True, token: str | None
          lang: str = "en", progress: Progress | None = None, is_busy: Callable[[], bool] = training_busy,
          out_dir: str | Path | None = None, space: bool | None = None) -> dict:
     """Push the adapter or the merged model to the Hub. Returns {"hub"}: the URL, or one sentence."""
-    from studio.space import safe_mode
+    from studio.policy import safe_mode
 
     token = (token or "").strip() or None
     try:

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.config import RunConfig
-from studio.engine.runs import CONFIG, load_run_config
+from studio.engine.runs import load_run_config
+from studio.run_files import CONFIG
 from studio.errors import StudioError
 from studio.export.source import portable_config
 from studio.messages import Msg, say
-from studio.paths import PRESETS_DIR, atomic_write_text
+from studio.paths import PRESETS_DIR
+from studio.files import atomic_write_text
 
 ACCELERATE_DIR = PRESETS_DIR / "accelerate"
 # backend name -> accelerate config file in presets/accelerate/; what each is for: `export.backend.<name>`

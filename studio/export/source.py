@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from studio import run_files
 from studio.config import EMBEDDED_MODEL, RunConfig
 from studio.engine.runs import read_summary
 from studio.messages import Msg, has
@@ -115,7 +116,7 @@ def data_summary(run_dir: str | Path) -> dict:
     "format" is a Msg (the kind of data, in whichever language reads it)."""
     run_dir = Path(run_dir)
     summary = read_summary(run_dir)
-    train, evalf = run_dir / "data" / "train.jsonl", run_dir / "data" / "eval.jsonl"
+    train, evalf = run_files.train_data(run_dir), run_files.eval_data(run_dir)
     kind = summary.get("data_format") or _data_format(train)
     key = f"export.format.{kind}"
     fmt = Msg(key) if has(key) else Msg("export.format.other", name=kind)
@@ -146,7 +147,7 @@ def run_tokenizer(run_dir: Path, cfg: RunConfig):
     from studio.models.chat import ensure_chat_template
     from studio.models.loading import load_tokenizer
 
-    for folder in (run_dir / "adapter", run_dir / "model"):
+    for folder in (run_files.adapter(run_dir), run_files.full_model(run_dir)):
         if (folder / "tokenizer_config.json").is_file():
             tok = AutoTokenizer.from_pretrained(folder)
             break

@@ -179,7 +179,7 @@ def _hub_errors(name: str, e: Exception) -> StudioError:
     if "GatedRepo" in text or "401" in text or "403" in text:
         return StudioError("loading.error.model_gated_accept", name=name)
     if "trust_remote_code" in text:
-        from studio.space import remote_code_refusal
+        from studio.policy import remote_code_refusal
 
         return remote_code_refusal(name)
     if "safetensors" in text and any(m in text for m in ("does not appear to have a file named", "no file named")):
@@ -191,7 +191,7 @@ def load_tokenizer(name: str = EMBEDDED_MODEL, trust_remote_code: bool = False, 
     from transformers import AutoTokenizer
 
     if not trust_remote_code and needs_remote_code(name):  # before transformers reads anything of it
-        from studio.space import remote_code_refusal
+        from studio.policy import remote_code_refusal
 
         raise remote_code_refusal(name)
     source = resolve(name)
@@ -215,7 +215,7 @@ def load_model(name: str = EMBEDDED_MODEL, *, dtype=None, device_map=None, quant
     from transformers import AutoModelForCausalLM
 
     if not trust_remote_code and needs_remote_code(name):
-        from studio.space import remote_code_refusal
+        from studio.policy import remote_code_refusal
 
         raise remote_code_refusal(name)
     source = resolve(name)

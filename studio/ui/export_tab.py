@@ -17,7 +17,7 @@ import gradio as gr
 
 from studio.export.page import (checked_run, default_run, describe_run, export, has_model, push, rerun_view,
                                 run_choices)
-from studio.space import safe_mode
+from studio.policy import safe_mode
 from studio.ui.i18n import lang_of, t, text
 
 __all__ = ["TITLE", "build", "checked_run", "default_run", "describe_run", "export", "push", "rerun_view",

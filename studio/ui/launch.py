@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
+from studio import policy
 from studio.errors import StudioError
 
 
@@ -51,19 +52,18 @@ def parse_auth(auth: str | None) -> list[tuple[str, str]]:
 def launch(host: str = "127.0.0.1", port: int = 7860, share: bool = False, auth: str = "",
            allow_remote_code: bool = False, block: bool = True):
     """Build and serve the app. `block=False` returns the running gradio app at once (for tests)."""
-    from studio import space
     from studio.ui.app import build_app, launch_kwargs
 
     users = parse_auth(auth)
     if allow_remote_code:
         # safe_mode() reads this at every check (a Space ignores it), so every tab and the training thread agree.
         os.environ["STUDIO_ALLOW_REMOTE_CODE"] = "1"
-        if space.safe_mode().allow_remote_code:
+        if policy.safe_mode().allow_remote_code:
             print("studio ui: models may run code shipped with them on this server (--allow-remote-code).",
                   file=sys.stderr)
         else:
             print("studio ui: --allow-remote-code is ignored on a public Space.", file=sys.stderr)
-    is_space = space.on_space()
+    is_space = policy.on_space()
     demo = build_app(is_space=is_space)
     kwargs = launch_kwargs() | server_kwargs(users)
     demo.queue(default_concurrency_limit=8)

@@ -29,7 +29,8 @@ from studio.models import catalog
 from studio.models.loading import needs_remote_code
 from studio.plan import RunPlan, plan
 from studio.plan import largest_model as largest_fitting
-from studio.space import check_model_name, remote_code_refusal, safe_mode
+from studio.space import check_model_name
+from studio.policy import remote_code_refusal, safe_mode
 from studio.ui.i18n import lang_of, t, text
 
 GiB = memory.GiB
@@ -298,7 +299,7 @@ def model_context(s: dict, p: RunPlan | None) -> dict:
             "optimizer": s["optimizer"], "target": s["target"],
             "verdict": p.verdict if p else None, "estimate_bytes": p.total_bytes if p else None,
             # The Train tab asks for trust_remote_code only for a model that needs it; starting refuses it
-            # unless the server allows it (studio.space.check_remote_code).
+            # unless the server allows it (studio.policy.check_remote_code).
             "needs_remote_code": needs_remote_code(s["model"])}
 
 
