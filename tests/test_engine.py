@@ -372,3 +372,22 @@ def test_cli_train_bad_config_is_one_line(tmp_path, capsys):
     assert main(["train", str(tmp_path / "bad.yaml")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not valid YAML" in err[0]
+
+
+def test_a_stop_is_acknowledged_at_once_and_does_not_wait_for_the_whole_step():
+    """Stop answers with what is happening, and ends the run at the next micro-batch, not only at the end of
+    a gradient-accumulation step (on a CPU one step can take a minute)."""
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from studio.engine.metrics import StudioCallback
+
+    job = Job(RunConfig())
+    job.state, job.total_steps, job.step = "training", 15, 13
+    job._first_step, job._first_step_at, job._last_step_at = 0, time.time() - 130, time.time() - 3
+    said = job.stop()
+    assert said.text("en").startswith("Stopping: finishing step 14 of 15 (about 7 s)"), said.text("en")
+    assert "第 14/15 步" in said.text("zh")
+    assert job.snapshot()["stopping"] and job.snapshot()["stop_message"]["id"] == "engine.stop.finishing"
+    control = StudioCallback(job).on_substep_end(TrainingArguments(output_dir="/tmp/x", report_to=[]),
+                                                 TrainerState(), TrainerControl())
+    assert control.should_training_stop and control.should_save

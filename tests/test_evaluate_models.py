@@ -101,13 +101,13 @@ def test_batched_generation_matches_one_at_a_time(pair):
 
 
 def test_streaming_matches_batch_and_is_reproducible(pair):
-    from studio.evaluate.generate import GenerationSettings, generate_batch, stream_pair
+    from studio.evaluate.generate import CUT_MARK, GenerationSettings, generate_batch, stream_pair
 
     settings = GenerationSettings(max_new_tokens=10)
     prompt = f"{INSTRUCTION}\n\n{REVIEWS[1][0]}"
     updates = list(stream_pair(pair, prompt, settings, order=("finetuned", "base")))
     assert len(updates) >= 2
-    final_ft, final_base = updates[-1]
+    final_ft, final_base = (a.removesuffix(CUT_MARK) for a in updates[-1])  # a shown answer says it was cut
     with pair.use("base") as m:
         assert final_base == generate_batch(m, pair.tokenizer, [prompt], settings)[0]
     with pair.use("finetuned") as m:
@@ -119,6 +119,18 @@ def test_streaming_matches_batch_and_is_reproducible(pair):
     assert list(stream_pair(pair, prompt, sampled))[-1] == first  # same seed, same answers
     # Switching the adapter every token or every few tokens gives the same answers.
     assert list(stream_pair(pair, prompt, sampled, tokens_per_switch=1))[-1] == first
+
+
+def test_a_cut_answer_ends_in_a_whole_character(pair):
+    from studio.evaluate.generate import whole_text
+
+    tok = pair.tokenizer
+    ids = tok("答案是好", add_special_tokens=False)["input_ids"]
+    assert len(ids) > 4  # the tiny byte-level vocabulary spells each Chinese character in several tokens
+    for cut in range(1, len(ids) + 1):
+        shown = whole_text(tok, ids[:cut])
+        assert "\ufffd" not in shown and "答案是好".startswith(shown)
+    assert whole_text(tok, ids) == "答案是好"
 
 
 def test_reference_tokens_are_the_only_labels(pair):
@@ -148,7 +160,7 @@ def test_reference_tokens_are_the_only_labels(pair):
 def test_blind_round_end_to_end(pair, tiny_run, not_busy):
     from studio.evaluate import votes as votes_mod
     from studio.evaluate.arena import PUBLIC_KEYS, Arena
-    from studio.evaluate.generate import GenerationSettings, generate_batch
+    from studio.evaluate.generate import CUT_MARK, GenerationSettings, generate_batch
 
     arena = Arena(pair, tiny_run, is_busy=not_busy, settings=GenerationSettings(max_new_tokens=8))
     sample = arena.sample_prompt()
@@ -163,7 +175,8 @@ def test_blind_round_end_to_end(pair, tiny_run, not_busy):
     # The reveal tells the truth: the side called base holds the base model's answer.
     for side, key in (("A", "answer_a"), ("B", "answer_b")):
         with pair.use(sides[side]) as m:
-            assert final[key] == generate_batch(m, pair.tokenizer, [sample], GenerationSettings(max_new_tokens=8))[0]
+            answer = generate_batch(m, pair.tokenizer, [sample], GenerationSettings(max_new_tokens=8))[0]
+            assert final[key].removesuffix(CUT_MARK) == answer
     rec = votes_mod.read_records(tiny_run / "votes.jsonl")[-1]
     assert rec["winner"] == sides["A"] and rec["answer_a"] == final["answer_a"]
 

@@ -9,6 +9,7 @@ import pytest
 from studio.config import RunConfig
 from studio.engine import job as job_mod
 from studio.engine.runs import read_summary
+from studio.engine import history as run_history
 from studio.engine import live as lv
 from studio.engine import settings as st
 from studio.ui import live as ui_live
@@ -143,6 +144,8 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     assert any(o.get("history") for o in outs), "the new run appears in the history"
     assert [o["state"][1] for o in outs if "state" in o][:1] in (["preparing"], ["training"])
     panel = lv.live_panel(None, tt.live_view)
+    live_row = tt.history_frame().iloc[0]
+    assert live_row.iloc[4] >= 1 and live_row.iloc[7], "the history shows the live run's step and time"
     assert set(panel) >= {"health", "log", "loss", "lr", "grad", "speed", "memory"}
     assert panel["loss"]["columns"] == ["step", "loss", "series"] and panel["lr"]["data"]
     assert 'role="progressbar"' in outs[-1]["progress"] and "Step" in outs[-1]["progress"]
@@ -150,7 +153,8 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     assert set(quiet) <= {"snapshot", "live", "state"}
     assert lv.live_panel({"run_dir": "/elsewhere"}, tt.live_view) is None
 
-    assert "saving the adapter" in tt.stop_run()["status"]
+    stopping = tt.stop_run()["status"]
+    assert stopping.startswith("Stopping") and "then saving a checkpoint" in stopping, stopping
     job = job_mod.current_job()
     assert job.wait(120) and job.state == "stopped", job.error
     outs, seen = poll_until(lambda o, s: "run" in o)
@@ -161,14 +165,16 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
 
     hist = tt.history_frame()
     assert hist.iloc[0, 0] == job.run_dir.name and hist.iloc[0, 1] == "Stopped"
-    assert tt.history_choices()[0] == job.run_dir.name
+    assert run_history.names()[0] == job.run_dir.name
 
+    before_resume = read_summary(job.run_dir)["duration_s"]
     # resume the stopped run (as picked in the history) to the end
-    res = tt.resume_run(tt.run_dir_of(job.run_dir.name))
+    res = tt.resume_run(run_history.run_dir_of(job.run_dir.name))
     assert res["started"], res["status"]
     again = job_mod.current_job()
     assert again is not job and again.wait(300) and again.state == "completed", again.error
     assert read_summary(job.run_dir)["steps"] == 40
+    assert read_summary(job.run_dir)["duration_s"] > before_resume, "the elapsed time counts the whole run"
     assert "nothing to resume" in tt.resume_run(str(job.run_dir))["status"]
 
     # re-open it: its curves from metrics.jsonl, and it becomes the run Compare/Export use

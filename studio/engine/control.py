@@ -38,8 +38,7 @@ def stop() -> Msg:
     job = current_job()
     if job is None or not is_busy():
         return Msg("train.nothing_running")
-    job.stop()
-    return Msg("train.stopping")
+    return job.stop()
 
 
 def resume(run_dir: str | Path | None) -> tuple[Msg, bool]:

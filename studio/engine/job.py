@@ -73,6 +73,7 @@ class Job:
         self.total_steps = 0
         self.epoch = 0.0
         self.started_at: float | None = None
+        self.earlier_s = 0.0  # training time of the run before this resume: the elapsed time counts the whole run
         self.finished_at: float | None = None
         self.trainable_params = 0
         self.total_params = 0
@@ -86,6 +87,7 @@ class Job:
         self._nonfinite = False
         self._last_logged_step = 0
         self._first_step_at: float | None = None
+        self._last_step_at: float | None = None
         self._first_step = 0
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -103,7 +105,9 @@ class Job:
             for p in run_files.checkpoints(run_dir).glob(run_files.CHECKPOINT_PREFIX + "*"):
                 if p.is_dir() and runs.checkpoint_step(p) is None:
                     shutil.rmtree(p, ignore_errors=True)
-        return cls(cfg, run_dir=run_dir, resume_from=ck)
+        job = cls(cfg, run_dir=run_dir, resume_from=ck)
+        job.earlier_s = float(runs.read_summary(run_dir).get("duration_s") or 0.0)
+        return job
 
     # ---- control ---------------------------------------------------------------------------
     def start(self) -> "Job":
@@ -134,9 +138,36 @@ class Job:
                 raise
         return self
 
-    def stop(self) -> None:
+    def stop(self) -> Msg:
+        """Ask the run to stop at the end of the step (or gradient-accumulation micro-batch) under way,
+        after saving a checkpoint there. Returns what is happening, for whoever asked."""
+        first = not self._stop_requested.is_set()
         self._stop_requested.set()
-        self._say(Msg("engine.log.stop_requested"))
+        said = self.stop_progress()
+        if first:
+            self._say(said)
+        return said
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requested.is_set() and not self.done
+
+    def stop_progress(self) -> Msg:
+        """Where a stop stands: the step being finished and about how long it takes, then the save."""
+        if self.state != "training" or not self.total_steps:
+            return Msg("engine.stop.soon")
+        step_s = self.seconds_per_step()
+        left = None
+        if step_s is not None and self._last_step_at:
+            left = max(1.0, step_s - (time.time() - self._last_step_at))
+        return Msg("engine.stop.finishing", step=min(self.step + 1, self.total_steps), total=self.total_steps,
+                   about=Msg("engine.stop.about", eta=Seconds(left)) if left else "")
+
+    def seconds_per_step(self) -> float | None:
+        if not self._first_step_at or self.step <= self._first_step:
+            return None
+        end = self._last_step_at or time.time()
+        return (end - self._first_step_at) / (self.step - self._first_step)
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
@@ -148,7 +179,7 @@ class Job:
     # ---- observation -----------------------------------------------------------------------
     def snapshot(self, since: int = 0) -> dict:
         now = time.time()
-        elapsed = (self.finished_at or now) - self.started_at if self.started_at else 0.0
+        elapsed = self.earlier_s + ((self.finished_at or now) - self.started_at if self.started_at else 0.0)
         eta = None
         if self.state == "training" and self._first_step_at and self.step > self._first_step and self.total_steps:
             rate = (now - self._first_step_at) / (self.step - self._first_step)
@@ -156,6 +187,7 @@ class Job:
         return {
             "state": self.state, "step": self.step, "total_steps": self.total_steps,
             "epoch": round(self.epoch, 3), "epochs": self.cfg.training.epochs,
+            "stopping": self.stopping, "stop_message": _stored(self.stop_progress()) if self.stopping else None,
             "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
             "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error,
             "error_message": _stored(self.error_message),
@@ -265,6 +297,8 @@ class Job:
                       share=100 * self.trainable_params / max(1, self.total_params)))
 
     def _on_step(self, state) -> None:
+        if int(state.global_step) != self.step:
+            self._last_step_at = time.time()
         self.step = int(state.global_step)
         self.epoch = float(state.epoch or 0.0)
 
@@ -299,7 +333,7 @@ class Job:
             "steps": self.step,
             "total_steps": self.total_steps,
             "epochs": round(self.epoch, 3),
-            "duration_s": round(end - (self.started_at or end), 1),
+            "duration_s": round(self.earlier_s + end - (self.started_at or end), 1),
             "train_loss": train_loss if train_loss is not None and math.isfinite(train_loss) else (losses[-1] if losses else None),
             "final_loss": losses[-1] if losses else None,
             "eval_loss": evals[-1] if evals else None,

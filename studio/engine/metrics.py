@@ -106,6 +106,14 @@ class StudioCallback(TrainerCallback):
             control.should_training_stop = True
         return control
 
+    def on_substep_end(self, args, state, control, **kw):
+        # With gradient accumulation a step is several micro-batches: a stop need not wait for all of
+        # them. The half-accumulated step is dropped; the checkpoint is the last whole step's.
+        if self.job._stop_requested.is_set():
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
     def on_save(self, args, state, control, **kw):
         self._last_save = time.time()
         self.job._write_summary()  # the folder tells how far it got, should the process die now

@@ -176,10 +176,25 @@ def generate_batch(model, tok, prompts: list, settings: GenerationSettings | Non
         with torch.inference_mode():
             generated = model.generate(**enc, generation_config=gen_config)
         new_tokens = generated[:, enc["input_ids"].shape[1]:]
-        decoded = tok.batch_decode(new_tokens, skip_special_tokens=True)
+        decoded = [whole_text(tok, row.tolist()) for row in new_tokens]
         for k, i in enumerate(idx):
             out[i] = [d.strip() for d in decoded[k * num_return_sequences:(k + 1) * num_return_sequences]]
     return [a for i in range(len(texts)) for a in out[i]]
+
+
+CUT_MARK = " …"  # after an answer that reached the token limit: it goes on, and the reader should know
+
+
+def whole_text(tok, ids: list[int]) -> str:
+    """The answer's text with whole characters only: an answer cut at the token limit (or mid-stream) may
+    end inside a character that a byte-level vocabulary spells in several tokens (Chinese, emoji), which
+    decodes to U+FFFD. The tokens of that unfinished character are left out."""
+    text = tok.decode(ids, skip_special_tokens=True)
+    for drop in range(1, 4):  # a UTF-8 character is at most 4 bytes: at most 3 tokens of it can trail
+        if not text.endswith("\ufffd") or drop > len(ids):
+            break
+        text = tok.decode(ids[:-drop], skip_special_tokens=True)
+    return text.rstrip("\ufffd")
 
 
 # ---- perplexity of reference answers -------------------------------------------------------------
@@ -301,10 +316,16 @@ class _TokenStream:
         if len(self.answer) >= self.settings.max_new_tokens:
             self.done = True
 
+    @property
+    def cut(self) -> bool:
+        """It stopped at the token limit, not at its end-of-answer token."""
+        return self.done and len(self.answer) >= self.settings.max_new_tokens > 0
+
     def text(self, final: bool = False) -> str:
-        text = self.tok.decode(self.answer, skip_special_tokens=True)
-        # Mid-stream a multi-byte character (Chinese in a byte-level vocabulary) may be half decoded.
-        return text.strip() if final else text.rstrip("\ufffd")
+        text = whole_text(self.tok, self.answer)
+        if not final:
+            return text
+        return text.strip() + (CUT_MARK if self.cut else "")
 
 
 def stream_pair(pair: ModelPair, prompt: str | list[dict], settings: GenerationSettings | None = None,

@@ -59,12 +59,15 @@ def export_adapter(run_dir: str | Path, out_dir: str | Path, progress: Progress 
     return target
 
 
-def zip_folder(folder: str | Path, zip_path: str | Path) -> Path:
-    """A zip of `folder` whose entries sit under the folder's name (unzips to one folder, not a spill)."""
+def zip_folder(folder: str | Path, zip_path: str | Path, compress: bool = True) -> Path:
+    """A zip of `folder` whose entries sit under the folder's name (unzips to one folder, not a spill).
+    `compress=False` stores the files as they are: model weights barely compress, and deflating a
+    gigabyte costs a minute."""
     folder, zip_path = Path(folder), Path(zip_path)
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = zip_path.with_name(f".{zip_path.name}.partial")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with zipfile.ZipFile(tmp, "w", compression=method, allowZip64=True) as z:
         for f in sorted(folder.rglob("*")):
             if f.is_file():
                 z.write(f, Path(zip_path.stem) / f.relative_to(folder))

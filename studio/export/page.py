@@ -117,7 +117,7 @@ def export(run_dir: str | None, adapter: bool = True, merge: bool = False, card:
         if (merge or gguf) and is_busy():
             merge = gguf = False
             notes.append(Msg("export.busy_merge"))
-        res = export_run(rd, out_dir, adapter=adapter, zip=adapter, merge=merge, card=card, gguf=gguf,
+        res = export_run(rd, out_dir, adapter=adapter, zip=adapter, merge=merge, merged_zip=merge, card=card, gguf=gguf,
                          num_gpus=max(1, int(num_gpus or 1)), backend=backend if backend in BACKENDS else "fsdp",
                          lang=lang, progress=in_lang(progress, lang))
     except Exception as e:

@@ -28,13 +28,14 @@ class ExportResult:
     adapter_dir: Path | None = None
     adapter_zip: Path | None = None
     merged_dir: Path | None = None
+    merged_zip: Path | None = None
     gguf_file: Path | None = None
     rerun: Rerun | None = None
     hub_url: str | None = None
     notes: list[Msg] = field(default_factory=list)
 
     def paths(self) -> list[Path]:
-        return [p for p in (self.card, self.adapter_dir, self.adapter_zip, self.merged_dir, self.gguf_file,
+        return [p for p in (self.card, self.adapter_dir, self.adapter_zip, self.merged_dir, self.merged_zip, self.gguf_file,
                             self.rerun.folder if self.rerun else None) if p is not None]
 
     def parts(self) -> list[Msg]:
@@ -47,8 +48,10 @@ class ExportResult:
         return parts
 
     def downloads(self) -> list[str]:
-        """The files worth offering besides the adapter zip: the GGUF file and the re-run folder's files."""
-        files = [str(self.gguf_file)] if self.gguf_file else []
+        """Every file the export wrote that a person may want, one download each: the model card, the
+        merged model as one zip, the GGUF file and the re-run folder's files (the adapter zip has its own
+        button)."""
+        files = [str(p) for p in (self.card, self.merged_zip, self.gguf_file) if p is not None]
         if self.rerun:
             files += [str(f) for f in sorted(self.rerun.folder.iterdir()) if f.is_file()]
         return files
@@ -66,7 +69,8 @@ def is_full_run(run_dir: str | Path, method: str = "") -> bool:
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, adapter: bool = True, zip: bool = False,
-               merge: bool = False, card: bool = True, gguf: bool = False, gguf_type: str = "f16",
+               merge: bool = False, merged_zip: bool = False, card: bool = True, gguf: bool = False,
+               gguf_type: str = "f16",
                push_repo: str | None = None, private: bool = True, token: str | None = None,
                push_what: str = "auto", num_gpus: int = 2, backend: str = "fsdp", lang: str = "en",
                progress: Progress | None = None) -> ExportResult:
@@ -105,6 +109,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path | None = None, *, adapte
             p(1.0, Msg("export.progress.zipped"))
         elif step == "merge":
             res.merged_dir = merge_model(run_dir, out, p, lang=lang)
+            if merged_zip:  # a download for the browser: the folder as one file, stored (weights barely compress)
+                res.merged_zip = zip_folder(res.merged_dir, out / f"{run_dir.name}-merged.zip", compress=False)
         elif step == "gguf":
             res.gguf_file = export_gguf(res.merged_dir, out / f"{run_dir.name}-{gguf_type}.gguf", gguf_type, p)
         elif step == "rerun":

@@ -48,7 +48,7 @@ def build_app(is_space: bool = False) -> gr.Blocks:
         ctx = Context.create(is_space=is_space)
         with gr.Tabs():
             for mod in tabs:
-                with gr.Tab(mod.TITLE, id=mod.__name__.rsplit(".", 1)[-1]):
+                with gr.Tab(mod.TITLE, id=mod.__name__.rsplit(".", 1)[-1]) as ctx.tab:
                     mod.build(ctx)
         # The switch shows the choice stored in the cookie; choosing reloads the page in that language.
         def chosen(request: gr.Request) -> str:

@@ -17,6 +17,7 @@ class Context:
     run: gr.State  # {"run_dir": path} the run picked for comparing and exporting
     is_space: bool = False
     loads: list = field(default_factory=list)  # (fn, inputs, outputs) to run when a page opens
+    tab: gr.Tab | None = None  # the tab being built (set by the app around each build(ctx)): its .select
 
     @classmethod
     def create(cls, is_space: bool = False) -> "Context":

@@ -49,7 +49,6 @@ def build(ctx) -> dict:
     space = safe_mode().enabled
     with gr.Row(equal_height=False):
         run_dd = gr.Dropdown(choices=run_choices(), value=None, label=t("export.run"), scale=8, elem_id="export-run")
-        refresh_btn = gr.Button(t("export.refresh"), scale=1, min_width=100, size="md", elem_id="export-refresh")
     run_md = gr.Markdown(elem_id="export-run-info")
 
     with gr.Row(equal_height=False):
@@ -136,12 +135,16 @@ def build(ctx) -> dict:
 
     ctx.run.change(on_ctx_run, [ctx.run, run_dd], [run_dd, *run_outputs], show_progress="hidden")
 
-    def on_refresh(value, request: gr.Request):
+    def on_show(value, request: gr.Request):
+        """Opening the tab shows the run as it is now: new runs in the list, and a card that follows the
+        checks and votes made since (the exported files and messages stay)."""
         choices = run_choices()
         value = value if any(v == value for _, v in choices) else (choices[0][1] if choices else None)
-        return {run_dd: gr.Dropdown(choices=choices, value=value), **run_updates(value, lang_of(request))}
+        d = describe_run(value, lang_of(request))
+        return {run_dd: gr.Dropdown(choices=choices, value=value), run_md: d["run_md"], card_md: d["card"]}
 
-    refresh_btn.click(on_refresh, run_dd, [run_dd, *run_outputs], show_progress="hidden")
+    if ctx.tab is not None:
+        ctx.tab.select(on_show, run_dd, [run_dd, run_md, card_md], show_progress="hidden")
 
     def on_rerun(value, n, b, request: gr.Request):
         return rerun_updates(rerun_view(value, n, b, lang_of(request)))

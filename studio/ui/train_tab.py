@@ -14,7 +14,6 @@ same live run and a refreshed page re-attaches within a second.
 from __future__ import annotations
 
 import html
-import math
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pandas as pd
 from studio import space, units
 from studio.config import OPTIMIZERS, RunConfig
 from studio.engine import control, health, runs
+from studio.engine import history as run_history
 from studio.engine.job import FINAL_STATES, current_job
 from studio.engine.live import live_panel, poll
 from studio.engine.settings import (FORMAT_STAGE, SETTING_NAMES, build_config, check_data_file, data_line,
@@ -139,9 +139,13 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
     if snap.get("eta_s") is not None and state == "training":
         line += html.escape(text("train.eta", lang, eta="\x00")).replace("\x00", clock(snap["eta_s"], "down"))
     head = text(f"train.state.{state}", lang) if state in STATE_COLORS else state
+    if snap.get("stopping"):
+        head = text("train.state.stopping", lang)
     run = Path(snap["run_dir"]).name if snap.get("run_dir") else ""
     error = text_of(snap.get("error_message") or snap.get("error") or "", lang)
     err = f'<p class="train-error" style="color:#b91c1c;margin:.3em 0 0">{html.escape(error)}</p>' if error else ""
+    if snap.get("stop_message"):
+        err += f'<p class="train-stopping" style="margin:.3em 0 0">{html.escape(text_of(snap["stop_message"], lang))}</p>'
     title_html = f"{html.escape(title)} · " if title else ""
     return (f'<div class="train-progress" data-state="{state}" data-step="{step}" data-total="{total}">'
             f'<div style="display:flex;justify-content:space-between;gap:1em;flex-wrap:wrap">'
@@ -226,44 +230,12 @@ def open_run(run_dir: str, lang: str = "en") -> dict:
 
 # ---- history ---------------------------------------------------------------------------------------------
 
-HISTORY_COLS = ("run", "status", "stage", "model", "steps", "train_loss", "eval_loss", "duration")
-
-
 def history_frame(lang: str = "en", limit: int = 50) -> pd.DataFrame:
-    rows = []
-    job = current_job()
-    live = str(job.run_dir) if job is not None and job.run_dir and not job.done else None
-    for rd in runs.list_runs()[:limit]:
-        s = runs.read_summary(rd)
-        status = runs.run_status(rd, live, job.state if live else None)
-        model = s.get("model")
-        if model is None:
-            try:
-                model = runs.load_run_config(rd).model.name
-            except Exception:
-                model = "?"
-        rows.append((rd.name, text(f"train.state.{status}", lang) if status in STATE_COLORS else status,
-                     (s.get("stage") or "").upper(), Path(str(model)).name, s.get("steps"), _round(s.get("train_loss")),
-                     _round(s.get("eval_loss")), duration(s.get("duration_s"), lang) if s.get("duration_s") else ""))
-    headers = [text(f"train.col.{c}", lang) for c in HISTORY_COLS]
-    return pd.DataFrame(rows, columns=headers)
-
-
-def _round(x):
-    return round(x, 4) if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-
-def history_choices(limit: int = 50) -> list[str]:
-    return [rd.name for rd in runs.list_runs()[:limit]]
-
-
-def run_dir_of(name: str | None) -> str | None:
-    if not name:
-        return None
-    for rd in runs.list_runs():
-        if rd.name == name:
-            return str(rd)
-    return None
+    """The run history (studio.engine.history) as a table in the reader's language."""
+    table = [[r["run"], text(f"train.state.{r['status']}", lang) if r["status"] in STATE_COLORS else r["status"],
+              r["stage"], r["model"], r["steps"], r["train_loss"], r["eval_loss"],
+              duration(r["duration_s"], lang) if r["duration_s"] else ""] for r in run_history.rows(limit)]
+    return pd.DataFrame(table, columns=[text(f"train.col.{c.removesuffix('_s')}", lang) for c in run_history.COLUMNS])
 
 
 # ---- the layout --------------------------------------------------------------------------------------------
@@ -370,7 +342,7 @@ def build(ctx) -> dict:
         history = gr.Dataframe(interactive=False, wrap=True, max_height=300,
                                elem_id="train-history-table")
         with gr.Row():
-            past_run = gr.Dropdown(choices=history_choices(), value=None, label=t("train.past_run"), scale=4,
+            past_run = gr.Dropdown(choices=run_history.names(), value=None, label=t("train.past_run"), scale=4,
                                    elem_id="train-past-run")
             follow_btn = gr.Button(t("train.follow"), scale=1, elem_id="train-follow")
             refresh_btn = gr.Button(t("train.refresh"), scale=1, size="sm")
@@ -502,7 +474,7 @@ def build(ctx) -> dict:
     stop_btn.click(on_stop, None, status_md, concurrency_limit=1, concurrency_id="train-control")
 
     def on_resume(name, request: gr.Request):
-        res = resume_run(run_dir_of(name), lang_of(request))
+        res = resume_run(run_history.run_dir_of(name), lang_of(request))
         out = {status_md: res["status"]}
         if res["started"]:
             out.update({view: {}, seen: {}, **buttons("preparing")})
@@ -541,7 +513,8 @@ def build(ctx) -> dict:
             if panel is not None:
                 updates.update({live[k]: plots.passthrough(panel[k]) if isinstance(panel[k], dict) else panel[k]
                                 for k in LIVE_NAMES})
-        if "state" in out or out.get("history"):
+        moving = "snapshot" in out and out["snapshot"]["state"] not in FINAL_STATES
+        if "state" in out or out.get("history") or ("live" in out and moving):  # the history follows the run
             updates[run_key] = [out.get("state") or new_seen.get("state"), bool(out.get("history")), time.time()]
         if "run" in out:
             updates[ctx.run] = out["run"]
@@ -562,16 +535,18 @@ def build(ctx) -> dict:
     def on_run_key(key, request: gr.Request):
         state = (key or [None])[0]
         updates = buttons(state[1] if state else None)
+        if state and state[1] in FINAL_STATES:  # "Stopping..." never outlives the stop
+            updates[status_md] = text(f"train.state.{state[1]}", lang_of(request))
         updates[history] = history_frame(lang_of(request))
-        updates[past_run] = gr.Dropdown(choices=history_choices())
+        updates[past_run] = gr.Dropdown(choices=run_history.names())
         return updates
 
-    run_key.change(on_run_key, run_key, [start_btn, stop_btn, resume_btn, history, past_run], show_progress="hidden",
+    run_key.change(on_run_key, run_key, [start_btn, stop_btn, resume_btn, history, past_run, status_md], show_progress="hidden",
                    concurrency_limit=None)
 
     # ---- history
     def on_past_run(name, request: gr.Request):
-        rd = run_dir_of(name)
+        rd = run_history.run_dir_of(name)
         if not rd:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         out = open_run(rd, lang_of(request))
@@ -588,7 +563,7 @@ def build(ctx) -> dict:
     follow_btn.click(on_follow, None, [*live.values(), view, seen, past_run])
 
     def on_refresh(request: gr.Request):
-        return {history: history_frame(lang_of(request)), past_run: gr.Dropdown(choices=history_choices())}
+        return {history: history_frame(lang_of(request)), past_run: gr.Dropdown(choices=run_history.names())}
 
     refresh_btn.click(on_refresh, None, [history, past_run])
 
