@@ -6,12 +6,14 @@ import importlib
 
 import gradio as gr
 
+from studio import workspace
 from studio.ui import language
 from studio.ui.context import Context
 from studio.ui.guard import guard_handlers
-from studio.ui.i18n import t, translations
-from studio.ui.priority import YieldToTraining
+from studio.ui.i18n import lang_of, t, translations
 from studio.ui.live import LiveKeyMiddleware
+from studio.ui.priority import YieldToTraining
+from studio.ui.workspace import session_of
 
 
 # The journey, in order. A module that is not there yet is left out: no empty placeholder tabs.
@@ -55,8 +57,23 @@ def build_app(is_space: bool = False) -> gr.Blocks:
             return language.cookie_choice(request.headers.get("cookie", ""))
 
         demo.load(chosen, None, lang, show_progress="hidden")
-        for fn, inputs, outputs in ctx.loads:
-            demo.load(fn, inputs, outputs, show_progress="hidden")
+        # The data chosen for training (the Data tab's or the Compare tab's) is the browser's too.
+        ctx.on_restore(lambda ws, lang: {ctx.data: ws.get("data") or {}}, [ctx.data])
+
+        def remember_data(value, request: gr.Request):
+            workspace.save(session_of(request), data=value or None)
+
+        ctx.data.change(remember_data, ctx.data, None, show_progress="hidden")
+        restored = [c for _, outputs in ctx.restores for c in outputs]
+
+        def restore(request: gr.Request):
+            ws, lang = workspace.load(session_of(request)), lang_of(request)
+            out: dict = {}
+            for fn, _ in ctx.restores:
+                out.update(fn(ws, lang))
+            return out
+
+        demo.load(restore, None, restored, show_progress="hidden")
         lang.input(None, lang, None, js=language.SWITCH_JS)
     return guard_handlers(demo)
 

@@ -19,6 +19,7 @@ from studio.evaluate.runner import export, run_consistency, run_edge_cases, run_
 from studio.evaluate.runs import checked_run, default_run, has_model, run_choices
 from studio.evaluate.views import checks_view, tally_view
 from studio.ui.i18n import lang_of, t, text
+from studio.ui.workspace import session_of
 
 __all__ = ["TITLE", "build", "_messages", "ask", "checked_run", "checks_view", "default_run", "describe_run",
            "export", "open_run", "rate", "run_choices", "run_consistency", "run_edge_cases", "run_scores",
@@ -33,7 +34,7 @@ SHOWN_WITH_VALUE = {"tally_plot", "ratings_plot", "ratings_table", "metrics_plot
 
 
 def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
+    return session_of(request)
 
 
 def servable(path: str, session: str) -> str:

@@ -16,14 +16,16 @@ class Context:
     model: gr.State  # {"name", "method", "precision", "batch_size", "max_length", "gradient_checkpointing", "lora_rank", "verdict"}
     run: gr.State  # {"run_dir": path} the run picked for comparing and exporting
     is_space: bool = False
-    loads: list = field(default_factory=list)  # (fn, inputs, outputs) to run when a page opens
+    restores: list = field(default_factory=list)  # (fn, outputs): what each tab shows when a page opens
     tab: gr.Tab | None = None  # the tab being built (set by the app around each build(ctx)): its .select
 
     @classmethod
     def create(cls, is_space: bool = False) -> "Context":
         return cls(data=gr.State({}), model=gr.State({}), run=gr.State({}), is_space=is_space)
 
-    def on_load(self, fn: Callable, inputs=None, outputs=None) -> None:
-        """Run `fn` when a page opens (the app registers it): text a tab writes with numbers in it is
-        written then, in the reader's language, instead of once in English when the app is built."""
-        self.loads.append((fn, inputs, outputs))
+    def on_restore(self, fn: Callable[[dict, str], dict], outputs: list) -> None:
+        """`fn(workspace, lang) -> {component: value}` runs when a page opens, all tabs' in one event (the app
+        registers it): the person's work comes back from their workspace (studio/workspace.py), and text
+        with numbers in it is written in the reader's language, not once in English when the app is built.
+        One event, so no tab's change handlers run between one tab's restore and another's."""
+        self.restores.append((fn, outputs))

@@ -27,6 +27,7 @@ from studio.data.split_mix import MixOptions
 from studio.errors import StudioError
 from studio.paths import SAMPLES_DIR
 from studio.ui.i18n import lang_of, t, text
+from studio.ui.workspace import session_of
 
 TITLE = t("data.tab")
 
@@ -52,7 +53,7 @@ def servable(path: str | Path, session: str = "") -> str:
 # ---- the tab -------------------------------------------------------------------------------------
 
 def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
+    return session_of(request)
 
 
 def _file_path(f) -> str | None:

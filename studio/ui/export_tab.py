@@ -19,6 +19,7 @@ from studio.export.page import (checked_run, default_run, describe_run, export, 
                                 run_choices)
 from studio.policy import safe_mode
 from studio.ui.i18n import lang_of, t, text
+from studio.ui.workspace import session_of
 
 __all__ = ["TITLE", "build", "checked_run", "default_run", "describe_run", "export", "push", "rerun_view",
            "run_choices", "text"]
@@ -155,7 +156,7 @@ def build(ctx) -> dict:
     def on_export(value, a, m, c, g, n, b, request: gr.Request, progress=gr.Progress()):
         out = export(value, a, m, c, g, n, b, lang_of(request), progress=_gr_progress(progress))
         updates = {status_md: out["status"]}
-        session = getattr(request, "session_hash", None) or "local"
+        session = session_of(request)
         if "zip" in out:
             updates[zip_btn] = gr.DownloadButton(value=_servable(out["zip"], session), visible=bool(out["zip"]))
         if out.get("files"):

@@ -51,7 +51,8 @@ def cookie_choice(cookie_header: str) -> str:
 
 
 class LanguageMiddleware:
-    """ASGI middleware: puts HEAD_SCRIPT first in the <head> of the app's page (GET /)."""
+    """ASGI middleware: puts HEAD_SCRIPT (and the workspace cookie's script) first in the <head> of the app's
+    page (GET /)."""
 
     def __init__(self, app):
         self.app = app
@@ -76,7 +77,9 @@ class LanguageMiddleware:
             body.extend(message.get("body", b""))
             if message.get("more_body"):
                 return None
-            page = bytes(body).replace(b"<head>", b"<head>" + HEAD_SCRIPT.encode(), 1)
+            from studio.ui.workspace import HEAD_SCRIPT as WORKSPACE_SCRIPT
+
+            page = bytes(body).replace(b"<head>", b"<head>" + (HEAD_SCRIPT + WORKSPACE_SCRIPT).encode(), 1)
             start = held["start"]
             headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(page)).encode()))

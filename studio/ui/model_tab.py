@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import hardware, memory
+from studio import hardware, memory, workspace
 from studio.config import RunConfig
 from studio.errors import StudioError, error_text
 from studio.messages import Msg
@@ -32,6 +32,7 @@ from studio.plan import largest_model as largest_fitting
 from studio.space import check_model_name
 from studio.policy import remote_code_refusal, safe_mode
 from studio.ui.i18n import lang_of, t, text
+from studio.ui.workspace import session_of
 
 GiB = memory.GiB
 MAX_RECS = 7  # recommendation buttons: the engine proposes at most ~8, some are left out here
@@ -438,8 +439,25 @@ def build(ctx) -> dict:
         s = settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v))
         return view(evaluate(s, lang_of(request)))
 
-    # triggers=None: on page load and on every change of any control (an estimate takes about a millisecond).
-    gr.on(None, on_change, controls, outputs, trigger_mode="always_last", show_progress="hidden")
+    # On every change of any control (an estimate takes about a millisecond); the page's first view is restore's.
+    gr.on([c.change for c in controls], on_change, controls, outputs, trigger_mode="always_last",
+          show_progress="hidden")
+
+    def restore(ws: dict, lang: str) -> dict:
+        """The page opens: this browser's last settings (its workspace), and their verdict."""
+        s = normalise(ws.get("model") or {})
+        if s["model"] not in {v for _, v in catalog_choices()} and not s["model"]:
+            s["model"] = default_settings()["model"]
+        return {**{c: s[n] for n, c in zip(SETTING_NAMES, controls)}, **view(evaluate(s, lang))}
+
+    ctx.on_restore(restore, [*controls, *outputs])
+
+    def remember(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v,
+                 request: gr.Request):
+        values = (model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v)
+        workspace.save(session_of(request), model=normalise(settings_of(values)))
+
+    gr.on([c.change for c in controls], remember, controls, None, trigger_mode="always_last", show_progress="hidden")
 
     def on_search(q, request: gr.Request):
         return catalog_frame(q, lang_of(request))

@@ -20,7 +20,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from studio import space, units
+from studio import space, units, workspace
 from studio.config import OPTIMIZERS, RunConfig
 from studio.engine import control, health, runs
 from studio.engine import history as run_history
@@ -36,6 +36,7 @@ from studio.plan import plan
 from studio.ui import plots
 from studio.ui.i18n import lang_of, t, text
 from studio.ui.live import POLLER_JS
+from studio.ui.workspace import session_of
 
 TITLE = t("train.tab")
 
@@ -387,11 +388,11 @@ def build(ctx) -> dict:
             new_base, values_named = load_recipe(path)
         except StudioError as e:
             return {status_md: error_text(e, lang)}
-        info = {"source": "recipe"}
+        info = {**values[data_info], "source": "recipe", "rows": None, "format": None}
         return {base: new_base, data_info: info, data_md: text_of(data_line(new_base, info), lang),
                 plan_md: plan_for(values_named, new_base, lang, values[ctx.model]), **settings_update(values_named)}
 
-    recipe.change(on_recipe, {recipe, ctx.model}, [base, data_info, data_md, status_md, plan_md, *settings])
+    recipe.change(on_recipe, {recipe, ctx.model, data_info}, [base, data_info, data_md, status_md, plan_md, *settings])
 
     def on_preset(values: dict, request: gr.Request):
         now = named(values)
@@ -402,12 +403,13 @@ def build(ctx) -> dict:
 
     def on_ctx_data(values: dict, request: gr.Request):
         value = values[ctx.data]
-        if not value or not value.get("train_file"):
-            return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
+        if not value or not value.get("train_file") or values[data_info].get("data") == value:
+            return {status_md: gr.skip()}  # nothing new (a page that opened again restored it already)
         lang = lang_of(request)
         now = named(values)
         new_base = with_data(values[base], value["train_file"], value.get("eval_file", ""))
-        info = {"source": "data_tab", "rows": value.get("rows"), "format": value.get("format")}
+        info = {**values[data_info], "source": "data_tab", "rows": value.get("rows"), "format": value.get("format"),
+                "data": value}
         out = {base: new_base, data_info: info, data_md: text_of(data_line(new_base, info), lang)}
         want = FORMAT_STAGE.get(value.get("format") or "")
         if want and not (want == now["stage"] or (now["stage"] == "cpt" and want == "sft")):
@@ -415,18 +417,20 @@ def build(ctx) -> dict:
         out[plan_md] = plan_for(now, new_base, lang, values[ctx.model])
         return out
 
-    ctx.data.change(on_ctx_data, {ctx.data, ctx.model, base, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
+    ctx.data.change(on_ctx_data, {ctx.data, ctx.model, base, data_info, *settings},
+                    [base, data_info, data_md, stage, status_md, plan_md])
 
     def on_ctx_model(values: dict, request: gr.Request):
         value = values[ctx.model]
-        if not value:
-            return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
+        if not value or values[data_info].get("model") == value:
+            return {status_md: gr.skip()}  # nothing new: this choice is in the settings already
         now = named(values)
         new_base = with_model(build_config(now, values[base]).to_dict(), value)
         now = settings_from_config(RunConfig.from_dict(new_base))
-        return {base: new_base, plan_md: plan_for(now, new_base, lang_of(request), value), **settings_update(now)}
+        return {base: new_base, data_info: {**values[data_info], "model": value},
+                plan_md: plan_for(now, new_base, lang_of(request), value), **settings_update(now)}
 
-    ctx.model.change(on_ctx_model, {ctx.model, base, *settings}, [base, status_md, plan_md, *settings])
+    ctx.model.change(on_ctx_model, {ctx.model, base, data_info, *settings}, [base, data_info, status_md, plan_md, *settings])
 
     def on_upload(values: dict, request: gr.Request):
         f = values[upload]
@@ -436,7 +440,7 @@ def build(ctx) -> dict:
         now = named(values)
         path = f if isinstance(f, str) else getattr(f, "name", str(f))
         try:  # gradio's upload folder only, then a copy of this session's own that no other upload replaces
-            path = str(keep_upload(confine(path), getattr(request, "session_hash", None), "train-uploads"))
+            path = str(keep_upload(confine(path), session_of(request), "train-uploads"))
         except (StudioError, OSError) as e:
             return {status_md: "⚠️ " + (e.text(lang) if isinstance(e, StudioError) else str(e))}
         res = check_data_file(path, now["stage"])
@@ -444,11 +448,12 @@ def build(ctx) -> dict:
             return {status_md: "⚠️ " + text_of(res["message"], lang)}
         new_base = with_data(values[base], res["train_file"])
         now["stage"] = res["stage"]
-        return {base: new_base, data_info: {"source": "upload", "rows": res["rows"], "format": res["format"]},
+        return {base: new_base, data_info: {**values[data_info], "source": "upload", "rows": res["rows"],
+                                            "format": res["format"]},
                 data_md: text_of(res["message"], lang), stage: res["stage"], status_md: "",
                 plan_md: plan_for(now, new_base, lang, values[ctx.model])}
 
-    upload.upload(on_upload, {upload, ctx.model, base, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
+    upload.upload(on_upload, {upload, ctx.model, base, data_info, *settings}, [base, data_info, data_md, stage, status_md, plan_md])
 
     def on_settings(values: dict, request: gr.Request):
         return plan_for(named(values), values[base], lang_of(request), values[ctx.model])
@@ -524,13 +529,28 @@ def build(ctx) -> dict:
                    show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
                    postprocess=False)
 
-    def on_open(request: gr.Request):
-        """What the page shows before anything happens, written in the reader's language."""
-        lang = lang_of(request)
-        return {plan_md: plan_markdown(RunConfig(), lang), history: history_frame(lang),
+    def restore(ws: dict, lang: str) -> dict:
+        """The page opens: the settings and data this browser had (its workspace), the plan for them, the
+        history and the empty chart, in the reader's language."""
+        saved = ws.get("train") or {}
+        now = {**settings_from_config(RunConfig()), **(saved.get("settings") or {})}
+        b, info = saved.get("base") or RunConfig().to_dict(), saved.get("data_info") or {}
+        try:
+            plan_text = plan_markdown(space.confine_config_paths(build_config(now, b)), lang)
+        except StudioError as e:  # a file gone since, say: the plan says why
+            now, plan_text = {**now}, error_text(e, lang)
+        return {**settings_update(now), base: b, data_info: info, data_md: text_of(data_line(b, info), lang),
+                plan_md: plan_text, history: history_frame(lang),
                 loss_plot: gr.LinePlot(plots.initial_frames(lang)["loss"], color_map=plots.loss_color_map(lang))}
 
-    ctx.on_load(on_open, None, [plan_md, history, loss_plot])
+    ctx.on_restore(restore, [*settings, base, data_info, data_md, plan_md, history, loss_plot])
+
+    def remember(values: dict, request: gr.Request):
+        workspace.save(session_of(request), train={"settings": named(values), "base": values[base],
+                                                   "data_info": values[data_info]})
+
+    gr.on([c.change for c in (*settings, base, data_info)], remember, {*settings, base, data_info}, None,
+          trigger_mode="always_last", show_progress="hidden")
 
     def on_run_key(key, request: gr.Request):
         state = (key or [None])[0]
