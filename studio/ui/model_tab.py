@@ -379,7 +379,7 @@ def build(ctx) -> dict:
                                  label=t("model.target"), info=t("model.target.info"), elem_id="model-target")
             method = gr.Radio([(t(f"model.method.{k}"), k) for k in METHOD_VALUES], value=d["method"],
                               label=t("model.method"), info=t("help.MethodConfig.method"), elem_id="model-method")
-            precision = gr.Radio([("auto", "auto"), ("BF16", "bf16"), ("FP16", "fp16"), ("FP32", "fp32")],
+            precision = gr.Radio([(t("model.precision.auto"), "auto"), ("BF16", "bf16"), ("FP16", "fp16"), ("FP32", "fp32")],
                                  value=d["precision"], label=t("model.precision"), info=t("help.TrainingConfig.precision"),
                                  elem_id="model-precision")
             with gr.Row():

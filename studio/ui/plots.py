@@ -48,6 +48,20 @@ def loss_color_map(lang: str = "en") -> dict[str, str]:
     return dict(zip(loss_names(lang), LOSS_COLORS))
 
 
+# Each chart's axis titles (catalog ids): written in the reader's language when the page opens.
+AXES = {"loss": ("train.axis.loss", "train.axis.series"), "lr": ("train.axis.lr", None),
+        "grad": ("train.axis.grad", None), "speed": ("train.axis.speed", None), "memory": ("train.axis.memory", None)}
+
+
+def titles(chart: str, lang: str = "en") -> dict:
+    """x_title, y_title (and color_title) of `chart` in `lang`, for gr.LinePlot."""
+    y, color = AXES[chart]
+    out = {"x_title": say("train.axis.step", lang), "y_title": say(y, lang)}
+    if color:
+        out["color_title"] = say(color, lang)
+    return out
+
+
 def thin(rows: list, limit: int = MAX_POINTS) -> list:
     """At most `limit` points, evenly spaced, always keeping the latest."""
     if len(rows) <= limit:

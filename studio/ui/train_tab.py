@@ -268,7 +268,7 @@ def build(ctx) -> dict:
             with gr.Accordion(t("train.advanced"), open=False, elem_id="train-advanced"):
                 model_name = gr.Textbox(d.model.name, label=t("train.model_name"), info=t("help.ModelConfig.name"),
                                         elem_id="train-model-name")
-                method = gr.Radio([("LoRA", "lora"), ("QLoRA", "qlora"), ("Full", "full")], value=me.method,
+                method = gr.Radio([("LoRA", "lora"), ("QLoRA", "qlora"), (t("model.method.full"), "full")], value=me.method,
                                   label=t("train.method"), info=t("help.MethodConfig.method"))
                 with gr.Row():
                     epochs = gr.Number(tr.epochs, label=t("train.epochs"), info=t("help.TrainingConfig.epochs"), minimum=0)
@@ -324,17 +324,17 @@ def build(ctx) -> dict:
             empty = plots.initial_frames()
             loss_plot = gr.LinePlot(empty["loss"], x="step", y="loss", color="series", label=t("train.chart.loss"),
                                     color_map=plots.loss_color_map(), height=300,
-                                    x_title="step", y_title="loss", elem_id="train-loss-plot")
+                                    **plots.titles("loss"), elem_id="train-loss-plot")
             with gr.Row():
                 lr_plot = gr.LinePlot(empty["lr"], x="step", y="learning_rate", label=t("train.chart.lr"), height=170,
-                                      y_title="lr", elem_id="train-lr-plot")
+                                      **plots.titles("lr"), elem_id="train-lr-plot")
                 grad_plot = gr.LinePlot(empty["grad"], x="step", y="grad_norm", label=t("train.chart.grad"), height=170,
-                                        y_title="norm", elem_id="train-grad-plot")
+                                        **plots.titles("grad"), elem_id="train-grad-plot")
             with gr.Row():
                 speed_plot = gr.LinePlot(empty["speed"], x="step", y="tokens_per_second", label=t("train.chart.speed"),
-                                         height=170, y_title="tokens/s", elem_id="train-speed-plot")
+                                         height=170, **plots.titles("speed"), elem_id="train-speed-plot")
                 memory_plot = gr.LinePlot(empty["memory"], x="step", y="memory_gib", label=t("train.chart.memory"),
-                                          height=170, y_title="GiB", elem_id="train-memory-plot")
+                                          height=170, **plots.titles("memory"), elem_id="train-memory-plot")
             with gr.Accordion(t("train.log"), open=True):
                 log_box = gr.Textbox(lines=6, max_lines=6, autoscroll=True, interactive=False, show_label=False,
                                      elem_id="train-log")
@@ -541,9 +541,12 @@ def build(ctx) -> dict:
             now, plan_text = {**now}, error_text(e, lang)
         return {**settings_update(now), base: b, data_info: info, data_md: text_of(data_line(b, info), lang),
                 plan_md: plan_text, history: history_frame(lang),
-                loss_plot: gr.LinePlot(plots.initial_frames(lang)["loss"], color_map=plots.loss_color_map(lang))}
+                loss_plot: gr.LinePlot(plots.initial_frames(lang)["loss"], color_map=plots.loss_color_map(lang),
+                                       **plots.titles("loss", lang)),
+                **{live[k]: gr.LinePlot(**plots.titles(k, lang)) for k in ("lr", "grad", "speed", "memory")}}
 
-    ctx.on_restore(restore, [*settings, base, data_info, data_md, plan_md, history, loss_plot])
+    ctx.on_restore(restore, [*settings, base, data_info, data_md, plan_md, history, loss_plot,
+                             *(live[k] for k in ("lr", "grad", "speed", "memory"))])
 
     def remember(values: dict, request: gr.Request):
         workspace.save(session_of(request), train={"settings": named(values), "base": values[base],
