@@ -17,7 +17,8 @@ SAMPLE_ZH = SHOTS.parent.parent / "assets" / "samples" / "company_policy_zh.json
 NOT_OURS = ["#compare-answer-a", "#compare-answer-b", "#data-preview", "#data-search", "#compare-prompt",
             "#compare-edge-prompts", "#train-log",
             "#studio-language",  # each language named in itself, so anyone finds theirs
-            "pre", "code", ".cm-editor"]  # code: the model card's snippet, the re-run YAML and commands
+            "pre", "code", "#export-yaml", "#export-train-cmd", "#export-launch-cmd"]  # code: the card's snippet, the
+# re-run YAML and commands
 UNITS_AND_CODE = {"GiB", "MiB", "GB", "MB", "KB", "tokens", "token", "LoRA", "QLoRA", "GPU", "CPU", "RAM", "BF16", "FP16",
                   "FP32", "INT8", "INT4", "NF4", "AdamW", "SGD", "JSONL", "JSON", "CSV", "TSV", "YAML", "GGUF", "Parquet",
                   "Excel", "TXT", "ROUGE", "BLEU", "DPO", "SFT", "CPT", "API", "Hub", "Hugging", "Face", "PyTorch",
