@@ -48,15 +48,18 @@ def loss_color_map(lang: str = "en") -> dict[str, str]:
     return dict(zip(loss_names(lang), LOSS_COLORS))
 
 
-# Each chart's axis titles (catalog ids): written in the reader's language when the page opens.
-AXES = {"loss": ("train.axis.loss", "train.axis.series"), "lr": ("train.axis.lr", None),
-        "grad": ("train.axis.grad", None), "speed": ("train.axis.speed", None), "memory": ("train.axis.memory", None)}
+# Each chart's axis titles (catalog ids), written in the reader's language when the page opens, and its
+# y labels' d3 format: a few significant digits, a learning rate in scientific notation.
+AXES = {"loss": ("train.axis.loss", "train.axis.series", ".3~g"), "lr": ("train.axis.lr", None, ".1e"),
+        "grad": ("train.axis.grad", None, ".3~g"), "speed": ("train.axis.speed", None, ",.0f"),
+        "memory": ("train.axis.memory", None, ".1f")}
 
 
 def titles(chart: str, lang: str = "en") -> dict:
-    """x_title, y_title (and color_title) of `chart` in `lang`, for gr.LinePlot."""
-    y, color = AXES[chart]
-    out = {"x_title": say("train.axis.step", lang), "y_title": say(y, lang)}
+    """Axis titles and label formats of `chart` in `lang`, for gr.LinePlot: steps are whole numbers."""
+    y, color, y_format = AXES[chart]
+    out = {"x_title": say("train.axis.step", lang), "y_title": say(y, lang), "x_axis_format": "d",
+           "y_axis_format": y_format}
     if color:
         out["color_title"] = say(color, lang)
     return out
