@@ -362,3 +362,29 @@ def test_sample_edit_clean_and_use_in_the_browser(tmp_path, monkeypatch):
             browser.close()
     finally:
         demo.close()
+
+
+def test_the_tab_comes_back_from_the_browsers_workspace(tmp_path, home):
+    """A reload (or a language switch, or the next day) finds the file, the mapping, the edits, the options and
+    the cleaning again: the workspace keeps paths and choices, and the tab rebuilds the rest."""
+    from studio import workspace
+
+    res = ds.load_data(write_jsonl(tmp_path / "faq.jsonl", qa_rows()), session="ws-1")
+    st, df = res["state"], res["preview"].copy()
+    df.loc[df["#"] == 3, "answer"] = "Corrected by the expert."
+    options = {"near_dup": False, "min_chars": 3, "fill_name": "Ada"}
+    out = ds.run_clean(st, df, options, "none", session="ws-1")
+    assert out["ok"], out["error"]
+    workspace.save("ws-1", data_tab=ds.saved_part(out["state"], options=options, cleaned=True), model={"model": "none"})
+    saved = workspace.load("ws-1")
+    assert json.dumps(saved)  # plain JSON: paths and choices, not rows
+    assert Path(saved["data_tab"]["path"]).is_file() and saved["data_tab"]["path"] != str(tmp_path / "faq.jsonl")
+
+    again = ds.restore(saved["data_tab"], "none", "ws-1", "zh")
+    assert again["ok"] and again["state"]["edits"].keys() == {3}
+    assert again["clean"]["ok"] and again["clean"]["report"]["edited_rows"] == [3]
+    cleaned = [json.loads(x) for x in Path(again["clean"]["cleaned_file"]).read_text(encoding="utf-8").splitlines()]
+    assert cleaned[2]["messages"][-1]["content"] == "Corrected by the expert."
+    # a file that is gone since: nothing to restore, no error
+    Path(saved["data_tab"]["path"]).unlink()
+    assert ds.restore(saved["data_tab"], "none", "ws-1", "en") is None

@@ -517,3 +517,45 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
     return out
 
 
+
+
+# ---- the browser's workspace (studio/workspace.py): what the tab needs to come back after a reload -----
+
+def saved_part(state: dict, options: dict | None = None, mix: dict | None = None, cleaned: bool | None = None,
+               previous: dict | None = None) -> dict | None:
+    """The Data tab's part of the workspace: the file (this browser's copy), the mapping, the edits, the
+    cleaning options and whether it was cleaned, the mix. Paths and choices only, never the rows."""
+    if not state or not state.get("path"):
+        return None
+    prev = previous if previous and previous.get("path") == state["path"] else {}
+    part = {"path": state["path"], "name": state.get("name", ""), "mapping": state.get("mapping") or {},
+            "edits": state.get("edits") or {}, "query": state.get("query", ""),
+            "options": options if options is not None else prev.get("options"),
+            "mix": mix if mix is not None else prev.get("mix"),
+            "cleaned": cleaned if cleaned is not None else bool(prev.get("cleaned"))}
+    return json.loads(json.dumps(part, default=str))  # plain JSON: row numbers become strings here
+
+
+def restore(saved: dict | None, model_name: str | None, session: str, lang: str = "en") -> dict | None:
+    """The Data tab as it was: the file read again, the mapping and edits applied, and cleaned again with the
+    same options when it had been. None when there is nothing to restore (or the file is gone). Keys: those
+    of load_data (the loaded view), and "clean" (run_clean's result) when it had been cleaned."""
+    if not saved or not saved.get("path") or not Path(saved["path"]).is_file():
+        return None
+    res = load_data(saved["path"], session, lang, copy=False)
+    if res["state"].get("table") is None:
+        return res
+    mapping = saved.get("mapping") or {}
+    if mapping.get("kind"):
+        values = {"kind": mapping["kind"], "label_mode": mapping.get("label_mode") or "sft",
+                  **{p: mapping.get(p) or "" for p in PARTS_OF_KIND.get(mapping["kind"], ())}}
+        res = remap(res["state"], values, lang)
+    if not res.get("ok"):
+        return res
+    st = res["state"]
+    st["edits"] = {int(k): v for k, v in (saved.get("edits") or {}).items()}
+    st["query"] = saved.get("query") or ""
+    res["preview"] = preview_frame(st, st["query"], lang)
+    if saved.get("cleaned") and saved.get("options"):
+        res["clean"] = run_clean(st, None, saved["options"], model_name, lang, session)
+    return res

@@ -58,7 +58,7 @@ def build_app(is_space: bool = False) -> gr.Blocks:
 
         demo.load(chosen, None, lang, show_progress="hidden")
         # The data chosen for training (the Data tab's or the Compare tab's) is the browser's too.
-        ctx.on_restore(lambda ws, lang: {ctx.data: ws.get("data") or {}}, [ctx.data])
+        ctx.on_restore(lambda ws, lang, session: {ctx.data: ws.get("data") or {}}, [ctx.data])
 
         def remember_data(value, request: gr.Request):
             workspace.save(session_of(request), data=value or None)
@@ -67,10 +67,11 @@ def build_app(is_space: bool = False) -> gr.Blocks:
         restored = [c for _, outputs in ctx.restores for c in outputs]
 
         def restore(request: gr.Request):
-            ws, lang = workspace.load(session_of(request)), lang_of(request)
+            session, lang = session_of(request), lang_of(request)
+            ws = workspace.load(session)
             out: dict = {}
             for fn, _ in ctx.restores:
-                out.update(fn(ws, lang))
+                out.update(fn(ws, lang, session))
             return out
 
         demo.load(restore, None, restored, show_progress="hidden")

@@ -23,8 +23,8 @@ class Context:
     def create(cls, is_space: bool = False) -> "Context":
         return cls(data=gr.State({}), model=gr.State({}), run=gr.State({}), is_space=is_space)
 
-    def on_restore(self, fn: Callable[[dict, str], dict], outputs: list) -> None:
-        """`fn(workspace, lang) -> {component: value}` runs when a page opens, all tabs' in one event (the app
+    def on_restore(self, fn: Callable[[dict, str, str], dict], outputs: list) -> None:
+        """`fn(workspace, lang, session) -> {component: value}` runs when a page opens, all tabs' in one event (the app
         registers it): the person's work comes back from their workspace (studio/workspace.py), and text
         with numbers in it is written in the reader's language, not once in English when the app is built.
         One event, so no tab's change handlers run between one tab's restore and another's."""

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import messages, paths
+from studio import messages, paths, workspace
 from studio.data.clean import PII_MODES, TOO_LONG_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
 from studio.data.report_view import column_widths
 from studio.data.session import (PARTS, PARTS_OF_KIND, _safe_name, load_data, merge_edits, new_state,
-                                 preview_count, remap, run_clean, sample_choices, show_preview, upload_hint,
-                                 use_for_training)
+                                 preview_count, remap, restore, run_clean, sample_choices, saved_part, show_preview,
+                                 upload_hint, use_for_training)
 from studio.data.split_mix import MixOptions
 from studio.errors import StudioError
 from studio.paths import SAMPLES_DIR
@@ -163,11 +163,6 @@ def build(ctx) -> dict:
         files = gr.File(label=t("data.files"), file_count="multiple", interactive=False, visible=False,
                         elem_id="data-files")
 
-    def on_page(request: gr.Request):
-        return upload_hint(lang_of(request))
-
-    gr.on(None, on_page, None, hint_md, show_progress="hidden")  # on page load, in the browser's language
-
     mapping_inputs = [kind, *parts.values(), label_mode]
     option_inputs = {"fix_mojibake": fix_mojibake, "drop_garbled": drop_garbled, "dedup": dedup, "near_dup": near_dup,
                      "near_dup_threshold": threshold, "cutoff_len": cutoff, "too_long": too_long,
@@ -213,19 +208,54 @@ def build(ctx) -> dict:
     load_outputs = [state, error_md, info_md, mapping_col, work_col, kind, *parts.values(), label_mode, preview,
                     count_md, search, use_md, files, *report_outputs]
 
+    def remember(st: dict, request: gr.Request, **part) -> None:
+        """This browser's Data tab into its workspace (studio/workspace.py): a reload brings it back."""
+        session = _session(request)
+        previous = workspace.load(session).get("data_tab")
+        workspace.save(session, data_tab=saved_part(st, previous=previous, **part))
+
+    def restore_view(ws: dict, lang: str, session: str) -> dict:
+        """The page opens: the file, mapping, edits, options and cleaning this browser had, in its language."""
+        out = {hint_md: upload_hint(lang)}
+        saved = ws.get("data_tab") or {}
+        res = restore(saved, (ws.get("model") or {}).get("model") or "embedded", session, lang)
+        if res is None:
+            return out
+        out.update(loaded_view(res, lang))
+        out[search] = saved.get("query") or ""
+        out.update({c: saved["options"][n] for n, c in option_inputs.items() if n in (saved.get("options") or {})})
+        out.update({c: saved["mix"][n] for n, c in mix_inputs.items() if n in (saved.get("mix") or {})})
+        if res.get("clean"):
+            out.update(report_view(res["clean"], lang, session))
+        return out
+
+    ctx.on_restore(restore_view, [hint_md, *load_outputs, *option_inputs.values(), *mix_inputs.values()])
+
+    def remember_choices(values: dict, request: gr.Request):
+        remember(values[state], request, options={n: values[c] for n, c in option_inputs.items()},
+                 mix={n: values[c] for n, c in mix_inputs.items()})
+
+    gr.on([c.input for c in (*option_inputs.values(), *mix_inputs.values())], remember_choices,
+          {state, *option_inputs.values(), *mix_inputs.values()}, None, trigger_mode="always_last",
+          show_progress="hidden")
+
     def on_upload(f, request: gr.Request):
         lang = lang_of(request)
         try:  # only gradio's upload folder on a public Space (studio.paths.confine)
             path = str(paths.confine(_file_path(f))) if f else None
         except StudioError as e:
             return {error_md: "⚠️ " + e.text(lang)}
-        return {**loaded_view(load_data(path, _session(request), lang), lang), sample: None}
+        res = load_data(path, _session(request), lang)
+        remember(res["state"], request, cleaned=False)
+        return {**loaded_view(res, lang), sample: None}
 
     def on_sample(path, request: gr.Request):
         lang = lang_of(request)
         if not path or Path(path).resolve().parent != SAMPLES_DIR.resolve():  # only the bundled samples
             return {error_md: gr.skip()}
-        return {**loaded_view(load_data(path, _session(request), lang, copy=False), lang), upload: None}
+        res = load_data(path, _session(request), lang, copy=False)
+        remember(res["state"], request, cleaned=False)
+        return {**loaded_view(res, lang), upload: None}
 
     upload.upload(on_upload, upload, [*load_outputs, sample])
     sample.input(on_sample, sample, [*load_outputs, upload])
@@ -233,7 +263,9 @@ def build(ctx) -> dict:
     def on_remap(values: dict, request: gr.Request):
         lang = lang_of(request)
         vals = {"kind": values[kind], "label_mode": values[label_mode], **{p: values[dd] for p, dd in parts.items()}}
-        return loaded_view(remap(values[state], vals, lang), lang)
+        res = remap(values[state], vals, lang)
+        remember(res["state"], request, cleaned=False)
+        return loaded_view(res, lang)
 
     gr.on([c.input for c in mapping_inputs], on_remap, {state, *mapping_inputs}, load_outputs,
           trigger_mode="always_last")
@@ -241,6 +273,7 @@ def build(ctx) -> dict:
     def on_search(st, df, q, request: gr.Request):
         lang = lang_of(request)
         res = show_preview(st, df, q, lang)
+        remember(res["state"], request)
         return {state: res["state"], count_md: res["count_md"],
                 preview: gr.Dataframe(value=res["preview"], column_widths=column_widths(res["preview"]))}
 
@@ -248,6 +281,7 @@ def build(ctx) -> dict:
 
     def on_edit(st, df, request: gr.Request):
         merge_edits(st, df)
+        remember(st, request, cleaned=False)  # an edit makes the last cleaning stale
         return {state: st, count_md: preview_count(st, lang_of(request))}
 
     preview.input(on_edit, [state, preview], [state, count_md], show_progress="hidden", trigger_mode="always_last")
@@ -273,6 +307,7 @@ def build(ctx) -> dict:
         opts = {n: values[c] for n, c in option_inputs.items()}
         res = run_clean(values[state], values[preview], opts, model_name_of(values[ctx.model]), lang, session,
                         progress=lambda f, desc: progress(f, desc=desc))
+        remember(res["state"], request, options=opts, cleaned=res["ok"])
         return report_view(res, lang, session)
 
     clean_btn.click(on_clean, {state, preview, ctx.model, *option_inputs.values()},
@@ -286,6 +321,7 @@ def build(ctx) -> dict:
                                session, progress=lambda f, desc: progress(f, desc=desc))
         if not res["ok"]:
             return {state: res["state"], error_md: res["error"], use_md: res["error"]}
+        remember(res["state"], request, options=opts, mix=mix, cleaned=True)
         out = report_view(res, lang, session) if res.get("clean") else {state: res["state"], error_md: ""}
         out.update({use_md: res["use_md"], ctx.data: res["data"],
                     files: gr.File(value=[servable(f, session) for f in res["files"]], visible=True)})

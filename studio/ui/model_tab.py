@@ -443,7 +443,7 @@ def build(ctx) -> dict:
     gr.on([c.change for c in controls], on_change, controls, outputs, trigger_mode="always_last",
           show_progress="hidden")
 
-    def restore(ws: dict, lang: str) -> dict:
+    def restore(ws: dict, lang: str, session: str) -> dict:
         """The page opens: this browser's last settings (its workspace), and their verdict."""
         s = normalise(ws.get("model") or {})
         if s["model"] not in {v for _, v in catalog_choices()} and not s["model"]:

@@ -529,7 +529,7 @@ def build(ctx) -> dict:
                    show_progress="hidden", api_name="train_poll", concurrency_limit=None, trigger_mode="always_last",
                    postprocess=False)
 
-    def restore(ws: dict, lang: str) -> dict:
+    def restore(ws: dict, lang: str, session: str) -> dict:
         """The page opens: the settings and data this browser had (its workspace), the plan for them, the
         history and the empty chart, in the reader's language."""
         saved = ws.get("train") or {}
