@@ -88,6 +88,7 @@ class Job:
         self._last_logged_step = 0
         self._first_step_at: float | None = None
         self._last_step_at: float | None = None
+        self._last_substep_at: float | None = None  # the end of the last gradient-accumulation micro-batch
         self._first_step = 0
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
@@ -158,8 +159,10 @@ class Job:
             return Msg("engine.stop.soon")
         step_s = self.seconds_per_step()
         left = None
-        if step_s is not None and self._last_step_at:
-            left = max(1.0, step_s - (time.time() - self._last_step_at))
+        if step_s is not None and self._last_step_at:  # a stop waits for the micro-batch under way only
+            batch_s = step_s / max(1, self.cfg.training.grad_accum)
+            since = time.time() - max(self._last_step_at, self._last_substep_at or 0.0)
+            left = max(1.0, batch_s - since)
         return Msg("engine.stop.finishing", step=min(self.step + 1, self.total_steps), total=self.total_steps,
                    about=Msg("engine.stop.about", eta=Seconds(left)) if left else "")
 

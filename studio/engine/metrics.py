@@ -109,6 +109,7 @@ class StudioCallback(TrainerCallback):
     def on_substep_end(self, args, state, control, **kw):
         # With gradient accumulation a step is several micro-batches: a stop need not wait for all of
         # them. The half-accumulated step is dropped; the checkpoint is the last whole step's.
+        self.job._last_substep_at = time.time()
         if self.job._stop_requested.is_set():
             control.should_save = True
             control.should_training_stop = True

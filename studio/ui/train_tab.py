@@ -280,6 +280,7 @@ def build(ctx) -> dict:
                     batch_size = gr.Number(tr.batch_size, label=t("train.batch_size"), info=t("help.TrainingConfig.batch_size"),
                                            precision=0, minimum=1)
                     grad_accum = gr.Number(tr.grad_accum, label=t("train.grad_accum"), info=t("help.TrainingConfig.grad_accum"),
+                                           elem_id="train-grad-accum",
                                            precision=0, minimum=1)
                 max_length = gr.Number(tr.max_length, label=t("train.max_length"), info=t("help.TrainingConfig.max_length"),
                                        precision=0, minimum=16)
