@@ -230,7 +230,14 @@ def test_generation_is_refused_while_training(run):
 
 
 def test_automatic_checks_and_export(run):
+    from studio.evaluate.checks import suggested_rows
+
+    rows, seconds = suggested_rows(run, 4)
+    assert seconds is None and rows == 20  # never timed: a small start on a CPU, and it says so
     updates = list(ct.run_scores(str(run), 3, 4, is_busy=lambda: False))
+    rows, seconds = suggested_rows(run, 4)
+    assert seconds is not None and 5 <= rows <= 500 and seconds <= 60 + seconds / rows  # about a minute, measured
+    assert "measured" in updates[-1]["rows_hint"]
     bars = [u["progress"] for u in updates if u.get("progress")]
     assert len(bars) >= 4 and "Measuring perplexity" in "".join(bars)
     final = updates[-1]

@@ -169,6 +169,38 @@ def update_eval(run_dir: str | Path, **sections) -> dict:
     return data
 
 
+ROWS_BUDGET_S = 60  # the automatic checks' default size: about a minute on this machine
+FIRST_ROWS = {"cuda": 100, "mps": 40, "cpu": 20}  # before any scoring was timed on this run's model and device
+
+
+def suggested_rows(run_dir: str | Path, max_new_tokens: int = 128, budget_s: float = ROWS_BUDGET_S
+                   ) -> tuple[int, float | None]:
+    """(rows to score, about how many seconds that takes) for the automatic checks. The time per row is
+    measured: the last scoring of this run, or of another run of the same model on the same device (answers
+    are generated token by token, so the time scales with max_new_tokens). None seconds when never measured."""
+    from studio.engine import runs
+
+    def timing_of(rd) -> float | None:
+        t = read_eval(rd).get("timing") or {}
+        if t.get("seconds_per_row") and t.get("max_new_tokens"):
+            return float(t["seconds_per_row"]) * max(1, max_new_tokens) / float(t["max_new_tokens"])
+        return None
+
+    mine = runs.read_summary(run_dir)
+    per_row = timing_of(run_dir)
+    if per_row is None:
+        for rd in runs.list_runs(Path(run_dir).parent)[:30]:
+            s = runs.read_summary(rd)
+            if s.get("model") == mine.get("model") and s.get("device") == mine.get("device"):
+                per_row = timing_of(rd)
+                if per_row:
+                    break
+    if not per_row:
+        return FIRST_ROWS.get(mine.get("device") or "cpu", 20), None
+    rows = max(5, min(500, int(budget_s / per_row)))
+    return rows, rows * per_row
+
+
 def save_metrics(run_dir: str | Path, result: dict, data_file: str = "") -> dict:
     """The metrics result at eval.json's top level ({"base", "finetuned", ...}, the CLI contract)."""
     return update_eval(run_dir, **result, data_file=str(data_file))

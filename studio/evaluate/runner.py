@@ -5,6 +5,7 @@ No gradio here."""
 from __future__ import annotations
 
 import html
+import time
 from typing import Callable, Iterator
 
 from studio.engine.job import is_busy as training_busy
@@ -17,7 +18,7 @@ from studio.evaluate.checks import (CONSISTENCY_SETTINGS, consistency_steps, edg
 from studio.evaluate.generate import GenerationSettings, check_free
 from studio.evaluate.rows import load_rows
 from studio.evaluate.runs import checked_run
-from studio.evaluate.views import consistency_view, edge_view, message, metrics_view, model_name
+from studio.evaluate.views import consistency_view, edge_view, message, metrics_view, model_name, rows_choice
 from studio.messages import say
 
 MAX_EDGE_CASES = 100
@@ -63,14 +64,18 @@ def run_scores(run_dir: str | None, max_rows=100, max_new_tokens=128, lang: str 
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
         pair = get_arena(rd, is_busy=is_busy).pair
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens or 128)))
-        result = None
+        result, started = None, time.monotonic()
         for event in score_steps(pair, rows, settings, batch_size=8, is_busy=is_busy):
             if event["stage"] == "done":
                 result = event["result"]
                 break
             yield {"progress": progress_html(_stage_label(event, lang), _score_fraction(event))}
         save_metrics(rd, result, str(data_file))
-        yield {"progress": "", **metrics_view(result, lang)}
+        if rows:  # measured, for the next default size (checks.suggested_rows)
+            update_eval(rd, timing={"seconds_per_row": round((time.monotonic() - started) / len(rows), 3),
+                                    "max_new_tokens": settings.max_new_tokens})
+        hint = rows_choice(rd, lang, settings.max_new_tokens)["rows_hint"]  # now measured
+        yield {"progress": "", **metrics_view(result, lang), "rows_hint": hint}
     except Exception as e:
         yield {"progress": "", "checks_status": message(e, lang)}
 

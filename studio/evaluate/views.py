@@ -11,11 +11,12 @@ import pandas as pd
 from studio.errors import StudioError, error_text
 from studio.evaluate import report
 from studio.evaluate import votes as votes_mod
-from studio.evaluate.checks import read_eval
+from studio.evaluate.checks import read_eval, suggested_rows
 from studio.device_arbiter import DeviceBusy
 from studio.evaluate.runs import checked_run
 from studio.evaluate.tally import Tally, rating_summary, tally, tally_by_voter
 from studio.messages import Msg, say
+from studio.units import Seconds
 
 
 def message(e: BaseException, lang: str) -> str:
@@ -166,4 +167,15 @@ def checks_view(run_dir: str | None, lang: str = "en") -> dict:
         except StudioError:
             ev = {}
     return {**metrics_view(ev, lang), **consistency_view(ev.get("consistency") or {}, lang),
-            **edge_view(ev.get("edge_cases") or {}, lang), "progress": "", "checks_status": "", "files": None}
+            **edge_view(ev.get("edge_cases") or {}, lang), **rows_choice(run_dir, lang), "progress": "",
+            "checks_status": "", "files": None}
+
+
+def rows_choice(run_dir: str | None, lang: str = "en", max_new_tokens: int = 128) -> dict:
+    """How many rows the automatic checks score by default, and how long that takes here."""
+    if not run_dir:
+        return {"max_rows": 20, "rows_hint": ""}
+    rows, seconds = suggested_rows(run_dir, max_new_tokens)
+    hint = (say("compare.rows_hint", lang, rows=rows, time=Seconds(seconds)) if seconds is not None
+            else say("compare.rows_hint_first", lang, rows=rows))
+    return {"max_rows": rows, "rows_hint": hint}

@@ -119,8 +119,9 @@ def build(ctx) -> dict:
             gr.Markdown(t("compare.scores.info"), elem_classes="compare-note")
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1, min_width=240):
-                    max_rows = gr.Number(100, label=t("compare.max_rows"), precision=0, minimum=0,
+                    max_rows = gr.Number(20, label=t("compare.max_rows"), precision=0, minimum=0,
                                          elem_id="compare-max-rows")
+                    rows_hint = gr.Markdown(elem_id="compare-rows-hint")
                     score_btn = gr.Button(t("compare.score"), variant="primary", elem_id="compare-score")
                 with gr.Column(scale=3):
                     scores_md = gr.Markdown(elem_id="compare-scores")
@@ -161,7 +162,7 @@ def build(ctx) -> dict:
         "preferences": preferences, "data": ctx.data, "progress": progress, "checks_status": checks_status,
         "scores_md": scores_md, "metrics_plot": metrics_plot, "metrics_table": metrics_table, "rows_table": rows_table,
         "consistency_md": consistency_md, "consistency_plot": consistency_plot, "consistency_table": consistency_table,
-        "edge_md": edge_md, "edge_table": edge_table, "files": files,
+        "edge_md": edge_md, "edge_table": edge_table, "files": files, "max_rows": max_rows, "rows_hint": rows_hint,
     }
     toggles = {"vote_ready": list(vote_btns.values()), "rate_ready": [rate_btn], "use_ready": [use_btn]}
 
@@ -191,7 +192,8 @@ def build(ctx) -> dict:
 
     tally_names = ("tally_md", "tally_plot", "tally_table", "ratings_md", "ratings_plot", "ratings_table")
     check_names = ("scores_md", "metrics_plot", "metrics_table", "rows_table", "consistency_md", "consistency_plot",
-                   "consistency_table", "edge_md", "edge_table", "progress", "checks_status", "files")
+                   "consistency_table", "edge_md", "edge_table", "progress", "checks_status", "files", "max_rows",
+                   "rows_hint")
     open_names = ("run_md", "round", "answer_a", "answer_b", "reveal", "status", "vote_ready", "rate_ready", "sampled",
                   "flywheel", "preferences", "use_ready", *tally_names, *check_names)
 
@@ -281,7 +283,8 @@ def build(ctx) -> dict:
             yield ui(update)
 
     score_btn.click(on_scores, [run_dd, max_rows, max_new_tokens],
-                    outputs("progress", "checks_status", "scores_md", "metrics_plot", "metrics_table", "rows_table"),
+                    outputs("progress", "checks_status", "scores_md", "metrics_plot", "metrics_table", "rows_table",
+                            "rows_hint"),
                     show_progress="hidden", concurrency_limit=1, concurrency_id="compare-checks")
 
     def on_consistency(value, n, k, tokens, temp, seed_, request: gr.Request):
