@@ -124,9 +124,15 @@ def test_the_whole_journey(app_url, home):
             # 5 · Export: the adapter as a folder and a zip
             page.get_by_role("tab", name="5 · Export", exact=True).click()
             expect(page.locator("#export-run-info")).to_contain_text(run_dir.name, timeout=60_000)
+            # the card follows the vote just made, without a Refresh button
+            expect(page.locator("#export-card-preview")).to_contain_text("Over 1 vote", timeout=60_000)
             page.locator("#export-go").click()
             expect(page.locator("#export-status")).to_contain_text("Exported to", timeout=300_000)
             expect(page.locator("#export-zip")).to_be_visible(timeout=60_000)
+            # every file it wrote is listed with a download: the card and the re-run folder's files
+            listed = page.locator("#export-files")
+            for name in ("README.md", "config.yaml", "COMMANDS.md"):
+                expect(listed).to_contain_text(name, timeout=30_000)
             with page.expect_download() as dl:
                 page.locator("#export-zip").click()
             assert dl.value.suggested_filename.endswith(".zip")
