@@ -255,3 +255,14 @@ def test_the_live_key_moves_with_the_run_and_its_route_answers(tiny_model_dir, t
     finally:
         job_mod._current = saved
     assert before == lv.live_key()
+
+
+def test_a_chart_with_one_point_shows_the_point_and_steps_are_whole():
+    from studio.ui import plots
+
+    one = [{"step": 1, "loss": 2.0, "learning_rate": 1e-4, "grad_norm": 1.5}]
+    assert {p["mark"] for p in plots.payloads(one).values() if p["data"]} == {"point"}
+    two = one + [{"step": 2, "loss": 1.8, "learning_rate": 1e-4, "grad_norm": 1.2}]
+    assert plots.payloads(two)["loss"]["mark"] == "line" and plots.payloads(two)["lr"]["mark"] == "line"
+    titles = plots.titles("loss", "zh")
+    assert titles["x_axis_format"] == "d" and titles["x_title"] == "步数" and titles["color_title"] == "曲线"

@@ -103,8 +103,18 @@ def payloads(metrics: list[dict], lang: str = "en") -> dict[str, dict]:
     out = {}
     for name, (cols, rows) in series(metrics, lang).items():
         types = {c: ("nominal" if c == "series" else "quantitative") for c in cols}
-        out[name] = {"columns": cols, "data": rows, "datatypes": types, "mark": "line"}
+        out[name] = {"columns": cols, "data": rows, "datatypes": types, "mark": _mark(cols, rows)}
     return out
+
+
+def _mark(cols: list[str], rows: list[list]) -> str:
+    """"line", or "point" while every series has a single point (a line through one point draws nothing)."""
+    if "series" not in cols:
+        return "line" if len(rows) > 1 else "point"
+    counts: dict = {}
+    for r in rows:
+        counts[r[-1]] = counts.get(r[-1], 0) + 1
+    return "line" if any(n > 1 for n in counts.values()) else "point"
 
 
 @dataclasses.dataclass(frozen=True)
