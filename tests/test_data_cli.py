@@ -191,3 +191,20 @@ def test_report_without_a_tokenizer_says_the_template_was_not_checked(tmp_path):
     src.write_text("prompt,completion\nHi,Hello\n", encoding="utf-8")
     report = clean_file(src, tmp_path / "o.jsonl", tmp_path / "r.json")
     assert report["template"]["ok"] is False and "No tokenizer" in report["template"]["problem"]
+
+
+def test_clean_says_which_workbook_sheets_it_read_and_takes_another(tmp_path, capsys):
+    from workbooks import two_sheets
+
+    src, out, rep = two_sheets(tmp_path / "two.xlsx"), tmp_path / "o.jsonl", tmp_path / "r.json"
+    assert main(["clean", str(src), "--out", str(out), "--report", str(rep), "--tokenizer", "none", "--no-near-dup"]) == 0
+    said = capsys.readouterr().out
+    assert "note: Sheets read: “First” (50 rows)." in said and "“Second” (70 rows)" in said and "--sheet" in said
+    assert len(out.read_text().splitlines()) == 50
+    assert main(["clean", str(src), "--out", str(out), "--report", str(rep), "--tokenizer", "none",
+                 "--no-near-dup", "--sheet", "Second"]) == 0
+    assert len(out.read_text().splitlines()) == 70
+    assert json.loads(rep.read_text())["sheets"][1] == {"name": "Second", "rows": 70, "columns": ["prompt", "response"],
+                                                       "read": True}
+    assert main(["clean", str(src), "--out", str(out), "--tokenizer", "none", "--sheet", "Nope"]) == 1
+    assert "Nope" in capsys.readouterr().err

@@ -251,3 +251,42 @@ def test_a_file_over_a_tiny_cap_is_one_clear_sentence(tmp_path, monkeypatch):
         read_file(p, max_bytes=upload_limit())
     assert str(e.value) == "big.jsonl is 3 KB, over the 1 KB upload limit; split it into smaller files."
     assert "超过了 1 KB 的上传上限" in e.value.text("zh")
+
+
+def test_a_workbook_whose_sheets_differ_reads_one_and_says_which_were_left(tmp_path):
+    from workbooks import two_sheets
+
+    from studio.data.read import sheet_choices, sheet_notes
+    from studio.messages import say
+
+    p = two_sheets(tmp_path / "two.xlsx")
+    t = read_file(p)
+    assert len(t.rows) == 50 and t.columns == ["instruction", "output"] and t.numbers[:2] == [2, 3]
+    assert [(s["name"], s["rows"], s["read"]) for s in t.sheets] == [("First", 50, True), ("Second", 70, False)]
+    assert sheet_choices(t) == ["First", "Second"]
+    notes = [n.text("en") for n in sheet_notes(t)]
+    assert notes[0] == "Sheets read: “First” (50 rows)." and "“Second” (70 rows)" in notes[1]
+    assert "--sheet" in notes[1] and "“First”（50 行）" in sheet_notes(t)[0].text("zh")
+    second = read_file(p, sheet="Second")
+    assert len(second.rows) == 70 and second.columns == ["prompt", "response"]
+    assert [s["read"] for s in second.sheets] == [False, True]
+    with pytest.raises(StudioError) as e:
+        read_file(p, sheet="Third")
+    assert "Third" in str(e.value) and "First" in str(e.value)
+    with pytest.raises(StudioError):
+        read_file(write(tmp_path, "d.csv", b"a,b\n1,2\n"), sheet="First")
+    assert say("data.sheets.left", "zh", sheets="x").startswith("未读取的工作表")
+
+
+def test_a_workbook_whose_sheets_agree_is_read_as_one_table(tmp_path):
+    from workbooks import agreeing_sheets
+
+    from studio.data.read import sheet_choices, sheet_notes
+
+    t = read_file(agreeing_sheets(tmp_path / "agree.xlsx"))
+    assert len(t.rows) == 50 and t.number_label == "item" and t.numbers == list(range(1, 51))
+    assert t.rows[30] == {"output": "Answer 0 of the second quarter.", "instruction": "Question 0 of Q2?"}
+    assert sheet_choices(t) == []  # nothing to choose: every sheet with rows is read
+    en = [n.text("en") for n in sheet_notes(t)]
+    assert en == ["Sheets read: “Q1” (30 rows, numbered 1–30 here), “Q2” (20 rows, numbered 31–50 here).",
+                  "Sheets with no rows: Notes."]

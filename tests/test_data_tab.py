@@ -388,3 +388,23 @@ def test_the_tab_comes_back_from_the_browsers_workspace(tmp_path, home):
     # a file that is gone since: nothing to restore, no error
     Path(saved["data_tab"]["path"]).unlink()
     assert ds.restore(saved["data_tab"], "none", "ws-1", "en") is None
+
+
+def test_a_workbook_with_sheets_that_differ_offers_the_choice_and_the_report_names_them(tmp_path, home):
+    from workbooks import agreeing_sheets, two_sheets
+
+    res = ds.load_data(two_sheets(tmp_path / "two.xlsx"), session="s")
+    assert res["ok"] and res["sheets"] == ["First", "Second"] and len(res["state"]["converted"].rows) == 50
+    assert "Sheets read: “First” (50 rows)." in res["info_md"] and "“Second” (70 rows)" in res["info_md"]
+    other = ds.choose_sheet(res["state"], "Second", "zh")
+    assert other["ok"] and len(other["state"]["converted"].rows) == 70 and other["state"]["name"] == "two.xlsx"
+    assert "已读取的工作表：“Second”（70 行）。" in other["info_md"] and "“First”（50 行）" in other["info_md"]
+    out = ds.run_clean(other["state"], None, {"near_dup": False}, "none", "zh", session="s")
+    assert out["ok"], out.get("error")
+    assert "已读取的工作表：“Second”（70 行）。" in out["report_md"] and "未读取的工作表" in out["report_md"]
+    assert [(s["name"], s["rows"], s["read"]) for s in out["report"]["sheets"]] == [("First", 50, False),
+                                                                                  ("Second", 70, True)]
+    assert "Sheets read: “Second” (70 rows)." in out["report"]["notes"]
+    both = ds.load_data(agreeing_sheets(tmp_path / "agree.xlsx"), session="s")
+    assert both["ok"] and both["sheets"] == [] and len(both["state"]["converted"].rows) == 50
+    assert "“Q1” (30 rows, numbered 1–30 here), “Q2” (20 rows, numbered 31–50 here)" in both["info_md"]

@@ -536,3 +536,54 @@ def test_no_pickle_or_remote_code_literals_in_the_studio():
             code = line.split("#", 1)[0]
             offenders += [f"{f.relative_to(REPO_ROOT)}:{n}: {word}" for word in FORBIDDEN if word in code]
     assert offenders == []
+
+
+def test_a_refused_request_gets_a_plain_message_and_one_log_line(runs_parent, monkeypatch, capfd, caplog):
+    """A client sends server paths no one uploaded to every file input (the Data and Train tabs' uploads), and
+    a server path to every dropdown (Compare's and Export's runs, the samples, the presets): gradio refuses
+    them before any handler runs; the answer is the plain refusal in the page's language, no traceback."""
+    import gradio as gr
+    import gradio_client.client as gcc
+    from gradio_client import Client
+
+    from studio.messages import say
+    from studio.paths import gradio_upload_dir
+    from studio.ui.launch import launch
+
+    # what a hostile client does: name a path on the server instead of uploading a file
+    monkeypatch.setattr(gcc.Endpoint, "_upload_file", lambda self, f, data_index: f)
+    port = _free_port()
+    demo = launch(host="127.0.0.1", port=port, block=False)
+    url = f"http://127.0.0.1:{port}"
+    bad_files = ["/etc/passwd", str(gradio_upload_dir() / "abc" / ".." / ".." / ".." / "etc" / "passwd")]
+    fns = [f for f in demo.fns.values() if f.fn is not None]
+    uploads = [f for f in fns if any(isinstance(b, gr.File) for b in f.inputs)]
+    choices = [f for f in fns if any(isinstance(b, gr.Dropdown) for b in f.inputs)]
+    assert len(uploads) >= 2 and len(choices) >= 10
+    caplog.set_level(logging.WARNING, logger="studio.ui")
+    asked = 0
+    try:
+        for lang, header in (("en", "en-GB"), ("zh", "zh-CN,zh;q=0.9")):
+            client = Client(url, verbose=False, headers={"Accept-Language": header})
+
+            def refused(f, value, kind):
+                args = [value if isinstance(b, kind) else None for b in f.inputs if not isinstance(b, gr.State)]
+                with pytest.raises(Exception) as e:
+                    client.predict(*args, fn_index=f._id)
+                return str(e.value)
+
+            for f in uploads:
+                for path in bad_files:
+                    file = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": "passwd"}
+                    assert refused(f, file, gr.File) == say("paths.not_uploaded", lang), f.name
+                    asked += 1
+            for f in choices:
+                assert refused(f, "/etc/passwd", gr.Dropdown) == say("app.refused_input", lang), f.name
+                asked += 1
+            assert client.predict(fn_index=next(f._id for f in fns if f.name == "on_page")) is not None  # still works
+    finally:
+        demo.close()
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err and "InvalidPathError" not in out.out + out.err
+    lines = [r for r in caplog.records if r.getMessage().startswith("refused a request to ")]
+    assert len(lines) == asked and all("\n" not in r.getMessage() for r in lines)

@@ -266,3 +266,28 @@ def test_a_chart_with_one_point_shows_the_point_and_steps_are_whole():
     assert plots.payloads(two)["loss"]["mark"] == "line" and plots.payloads(two)["lr"]["mark"] == "line"
     titles = plots.titles("loss", "zh")
     assert titles["x_axis_format"] == "d" and titles["x_title"] == "步数" and titles["color_title"] == "曲线"
+
+
+def test_progress_counts_steps_for_a_run_bounded_by_steps_and_never_passes_the_epochs(tiny_model_dir, tmp_path,
+                                                                                     runs_parent):
+    from studio.engine.runs import progress_shown
+
+    # 8 rows, 6 trained at batch 1: 30 steps are 5 rounds over the data ("epoch 5.00 / 1" before)
+    data = write_rows(tmp_path / "d.jsonl", n=8)
+    res = tt.start_run(settings_for(tiny_model_dir, batch_size=1, max_steps=30, epochs=1.0), st.with_data({}, str(data)))
+    assert res["started"], res["status"]
+    job = job_mod.current_job()
+    assert job.wait(300) and job.state == "completed", job.error
+    assert job.epoch > 1.0
+    snap = job.snapshot()
+    assert (snap["bound"], snap["epoch"], snap["epochs"]) == ("steps", None, None)
+    words = re.sub(r"<[^>]+>", "", tt.progress_html(snap))
+    assert "Step 30 / 30" in words and "epoch" not in words
+    assert "第 30 / 30 步" in tt.progress_html(snap, "zh") and "轮" not in tt.progress_html(snap, "zh")
+    opened = re.sub(r"<[^>]+>", "", tt.open_run(str(job.run_dir))["progress"])  # a past run reads the same
+    assert "Step 30 / 30" in opened and "epoch" not in opened
+    # bounded by epochs: the epoch shown stops at the epochs planned
+    assert progress_shown(2.0004, 2.0, 0) == {"bound": "epochs", "epoch": 2.0, "epochs": 2.0}
+    by_epochs = {**snap, "state": "training", **progress_shown(1.5, 2.0, 0), "step": 6, "total_steps": 8}
+    assert "epoch 1.50 / 2" in re.sub(r"<[^>]+>", "", tt.progress_html(by_epochs))
+    assert "第 1.50 / 2 轮" in tt.progress_html(by_epochs, "zh")

@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="the data file: JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT")
     parser.add_argument("--out", required=True, help="where to write the cleaned rows (canonical JSONL)")
     parser.add_argument("--report", help="where to write the JSON report")
+    parser.add_argument("--sheet", help="the workbook sheet to read (with every sheet whose columns agree); by default "
+                                        "the first sheet that holds rows. The summary says which sheets were read")
     parser.add_argument("--format", choices=KINDS, help="what the file holds, when the guess is wrong")
     parser.add_argument("--map", action="append", default=[], metavar="PART=COLUMN",
                         help=f"use COLUMN for PART (one of {', '.join(_MAP_FIELDS)}); repeatable")
@@ -74,15 +76,16 @@ def run(args: argparse.Namespace) -> int:
                          general_share=args.general_share or 0.0, refusal_share=args.refusal_share or 0.0,
                          reasoning_share=args.reasoning_share if args.reasoning_share is not None else 0.25,
                          seed=args.seed)
-    if not Path(args.input).is_file():  # say so before loading a tokenizer (seconds) for nothing
-        read_file(args.input)
+    if not Path(args.input).is_file() or args.sheet:  # say so before loading a tokenizer (seconds) for nothing
+        read_file(args.input, sheet=args.sheet)
     tokenizer, name = load_tokenizer_or_none(args.tokenizer)
     if tokenizer is not None and options.cutoff_len is None:
         from studio.data.cutoff import model_context_length
 
         options.context_len = model_context_length(name, tokenizer)
     try:
-        report = clean_file(args.input, args.out, args.report, mapping, options, tokenizer, name, mix, args.eval_out)
+        report = clean_file(args.input, args.out, args.report, mapping, options, tokenizer, name, mix, args.eval_out,
+                            args.sheet)
     except MemoryError:
         raise StudioError("data.error.memory") from None
     removed = ", ".join(f"{k} {v}" for k, v in report["removed"].items() if v) or "none"
@@ -99,7 +102,7 @@ def _mapping(args) -> Mapping:
     from studio.data.detect import detect
     from studio.errors import StudioError
 
-    m = detect(read_file(args.input))
+    m = detect(read_file(args.input, sheet=args.sheet))
     if args.format:
         m.kind = args.format  # the guessed columns stay: --map fills in what the guess missed
     for item in args.map:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from studio.data.clean import CleanOptions, CleanResult, clean
 from studio.data.detect import Converted, Mapping, detect, to_rows
-from studio.data.read import Table, read_file, upload_limit
+from studio.data.read import Table, read_file, sheet_notes, upload_limit
 from studio.data.rows import Row, make_row
 from studio.data.split_mix import MixOptions, MixResult, prepare
 from studio.data.stats import histogram, language_mix, summarize, token_histogram
@@ -38,8 +38,8 @@ __all__ = ["load", "convert", "clean", "build_report", "token_histogram", "prepa
 MAX_REPORT_ROWS = 100_000  # removed rows listed in full in the report; counts are always complete
 
 
-def load(path: str | Path, max_bytes: int | None = None) -> tuple[Table, Mapping]:
-    table = read_file(path, max_bytes)
+def load(path: str | Path, max_bytes: int | None = None, sheet: str | None = None) -> tuple[Table, Mapping]:
+    table = read_file(path, max_bytes, sheet)
     return table, detect(table)
 
 
@@ -158,7 +158,9 @@ def build_report(table: Table, mapping: Mapping, converted: Converted, result: C
         "changed_rows": [c.to_dict() for c in result.changed[:MAX_REPORT_ROWS]],
         "flagged_rows": result.flagged[:MAX_REPORT_ROWS],
     }
-    notes = list(result.notes) + (mix.notes if mix else [])
+    if table.sheets:  # which sheets of a workbook were read and which were left, with their rows
+        report["sheets"] = [dict(s, columns=list(s["columns"])) for s in table.sheets]
+    notes = sheet_notes(table) + list(result.notes) + (mix.notes if mix else [])
     if result.text_counts:
         report["text"] = result.text_counts
         notes.append(Msg("data.note.blocks", **result.text_counts))
@@ -220,9 +222,9 @@ def export_jsonl(rows: list[Row], path: str | Path) -> int:
 def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | Path | None = None,
                mapping: Mapping | None = None, options: CleanOptions | None = None, tokenizer=None,
                tokenizer_name: str | None = None, mix: MixOptions | None = None,
-               eval_path: str | Path | None = None) -> dict:
+               eval_path: str | Path | None = None, sheet: str | None = None) -> dict:
     """Read, convert, clean (and optionally split and mix), then write the output and the report.
-    Nothing is written when anything fails; the input file is only read."""
+    Nothing is written when anything fails; the input file is only read. `sheet`: see `read_file`."""
     options = options or CleanOptions()
     options.check()
     src = Path(input_path)
@@ -230,7 +232,7 @@ def clean_file(input_path: str | Path, out_path: str | Path, report_path: str | 
         if target and src.exists() and Path(target).resolve() == src.resolve():
             raise StudioError("data.error.overwrite", path=str(target))
     started = time.perf_counter()
-    table = read_file(src)
+    table = read_file(src, sheet=sheet)
     mapping = mapping or detect(table)
     if not mapping.columns:
         mapping.columns = list(table.columns)

@@ -1,7 +1,8 @@
 """Read a data file into a `Table` of records, whatever its type and encoding.
 
 JSONL, JSON (an array, or a wrapper object holding exactly one list of rows), CSV, TSV, Parquet,
-Excel (.xlsx) and plain text. Text files are decoded by sniffing: a BOM first, then strict UTF-8,
+Excel (.xlsx: every sheet that holds rows is
+looked at, see `_workbook_table`) and plain text. Text files are decoded by sniffing: a BOM first, then strict UTF-8,
 then GB18030 or Big5 when they read as common Han characters, then charset-normalizer's
 candidates, the one that reads most like real text winning (see `decode_bytes`). Nothing here
 writes anything, and the input is only ever opened for reading.
@@ -70,14 +71,19 @@ class Table:
     encoding: str | None = None
     skipped: list[dict] = field(default_factory=list)  # {"number", "reason", "raw"}: input that is not a record
     source: str = ""
+    # A workbook's sheets, read or not: {"name", "rows", "columns", "read"} (+ "first", "last" when several
+    # sheets are read together and numbered on). Empty for every other file type.
+    sheets: list[dict] = field(default_factory=list)
 
     @property
     def input_rows(self) -> int:
         return len(self.numbers) + len(self.skipped)
 
 
-def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
-    """Read any supported file. Raises StudioError with one plain sentence for anything unusable."""
+def read_file(path: str | Path, max_bytes: int | None = None, sheet: str | None = None) -> Table:
+    """Read any supported file. Raises StudioError with one plain sentence for anything unusable. `sheet`
+    names the workbook sheet to read (with every sheet whose columns agree with it); by default the first
+    sheet that holds rows."""
     p = Path(path)
     if not p.exists():
         raise StudioError("data.error.no_file", path=str(p))
@@ -89,9 +95,11 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Table:
     if size == 0:
         raise StudioError("data.error.empty_file", name=p.name)
     suffix = p.suffix.lower()
+    if sheet and BINARY_TYPES.get(suffix) != "xlsx":
+        raise StudioError("data.error.not_workbook", name=p.name, sheet=sheet)
     if suffix in BINARY_TYPES:
         kind = BINARY_TYPES[suffix]
-        table = _read_parquet(p) if kind == "parquet" else _read_xlsx(p)
+        table = _read_parquet(p) if kind == "parquet" else _read_xlsx(p, sheet)
     else:
         text, encoding = decode_bytes(p.read_bytes(), p.name)
         if not text.strip():
@@ -361,7 +369,7 @@ def _read_parquet(p: Path) -> Table:
     return Table(rows, _columns(rows), list(range(1, len(rows) + 1)), "parquet", "item")
 
 
-def _read_xlsx(p: Path) -> Table:
+def _read_xlsx(p: Path, sheet: str | None = None) -> Table:
     import openpyxl
 
     try:
@@ -369,22 +377,89 @@ def _read_xlsx(p: Path) -> Table:
     except Exception as e:  # zipfile / openpyxl errors for a file that is not a workbook
         raise StudioError("data.error.xlsx", name=p.name, error=type(e).__name__) from None
     try:
-        # The first sheet that holds anything: workbooks often start with an empty or notes sheet.
-        for ws in wb.worksheets:
-            header, rows, numbers = None, [], []
-            for i, values in enumerate(ws.iter_rows(values_only=True), 1):
-                if not any(v is not None and str(v).strip() for v in values):
-                    continue
-                if header is None:
-                    header = _unique_headers(["" if v is None else str(v) for v in values])
-                    continue
-                rows.append({h: _cell(values[j]) if j < len(values) else "" for j, h in enumerate(header)})
-                numbers.append(i)
-            if rows:
-                return Table(rows, header, numbers, "xlsx", "row")
+        sheets = [_read_sheet(ws.title, ws.iter_rows(values_only=True)) for ws in wb.worksheets]
     finally:
         wb.close()
-    raise StudioError("data.error.xlsx_empty", name=p.name)
+    return _workbook_table(p.name, sheets, "xlsx", sheet)
+
+
+@dataclass
+class _Sheet:
+    name: str
+    header: list[str]
+    rows: list[dict]
+    numbers: list[int]  # the rows' numbers in the sheet, 1-based
+
+
+def _read_sheet(name: str, values_by_row) -> _Sheet:
+    """One sheet: the first row that holds anything is the header; blank rows are skipped."""
+    header, rows, numbers = None, [], []
+    for i, values in enumerate(values_by_row, 1):
+        if not any(v is not None and str(v).strip() for v in values):
+            continue
+        if header is None:
+            header = _unique_headers(["" if v is None else str(v) for v in values])
+            continue
+        rows.append({h: _cell(values[j]) if j < len(values) else "" for j, h in enumerate(header)})
+        numbers.append(i)
+    return _Sheet(str(name), header or [], rows, numbers)
+
+
+def _workbook_table(name: str, sheets: list[_Sheet], kind: str, chosen_name: str | None = None) -> Table:
+    """The rows of a workbook. Read: the chosen sheet (by default the first that holds rows) and every other
+    sheet whose columns agree with it, one after the other. Sheets with other columns are left, and
+    `Table.sheets` says so with their row counts (see `sheet_notes`): nothing is dropped without a word.
+    Rows of one sheet keep their row numbers; rows of several sheets are numbered on from 1 (as items),
+    and each sheet's range is kept, since row 2 of one sheet and row 2 of the next would share a number."""
+    full = [s for s in sheets if s.rows]
+    if not full:
+        raise StudioError("data.error.xlsx_empty", name=name)
+    if chosen_name is None:
+        chosen = full[0]
+    else:
+        chosen = next((s for s in full if s.name == chosen_name), None)
+        if chosen is None:
+            raise StudioError("data.error.no_sheet", name=name, sheet=chosen_name, sheets=[s.name for s in full])
+    read = [s for s in full if set(s.header) == set(chosen.header)]
+    info = [{"name": s.name, "rows": len(s.rows), "columns": list(s.header), "read": any(s is r for r in read)}
+            for s in sheets]
+    if len(read) == 1:
+        return Table(chosen.rows, chosen.header, chosen.numbers, kind, "row", sheets=info)
+    rows, numbers = [], []
+    for s in read:
+        entry = next(e for e in info if e["name"] == s.name and e["read"])
+        entry["first"], entry["last"] = len(rows) + 1, len(rows) + len(s.rows)
+        rows += s.rows
+    numbers = list(range(1, len(rows) + 1))
+    return Table(rows, chosen.header, numbers, kind, "item", sheets=info)
+
+
+def sheet_notes(table: Table) -> list[Msg]:
+    """What a report says about a workbook of several sheets: the sheets read, the sheets left (with their
+    row counts and how to choose one), and the empty ones. Nothing for a one-sheet workbook or other files."""
+    if len(table.sheets) < 2:
+        return []
+
+    def item(s: dict) -> Msg:
+        if "first" in s:
+            return Msg("data.sheets.item_numbered", name=s["name"], rows=s["rows"], first=s["first"], last=s["last"])
+        return Msg("data.sheets.item", name=s["name"], rows=s["rows"])
+
+    read = [item(s) for s in table.sheets if s["read"]]
+    left = [item(s) for s in table.sheets if not s["read"] and s["rows"]]
+    empty = [s["name"] for s in table.sheets if not s["rows"]]
+    notes = [Msg("data.sheets.read", sheets=read)]
+    if left:
+        notes.append(Msg("data.sheets.left", sheets=left))
+    if empty:
+        notes.append(Msg("data.sheets.empty", sheets=empty))
+    return notes
+
+
+def sheet_choices(table: Table) -> list[str]:
+    """The sheets a person may choose between: those that hold rows, when not all of them are read."""
+    full = [s for s in table.sheets if s["rows"]]
+    return [s["name"] for s in full] if any(not s["read"] for s in full) else []
 
 
 def _cell(v):

@@ -31,7 +31,7 @@ from studio.data.detect import KINDS, Mapping
 from studio.data.language import chinese_share, language_advice
 from studio.data.pipeline import (add_notes, apply_edits, build_report, check_template, clean, convert,
                                   export_jsonl, load, preview_records, token_histogram, trained_rows, upload_limit)
-from studio.data.read import size_words
+from studio.data.read import sheet_choices, sheet_notes, size_words
 from studio.data.report_view import (PREVIEW_COLUMNS, cutoff_markdown, language_markdown, report_markdown,
                                      rows_frame, rows_note, stats_markdown, template_markdown)
 from studio.data.rows import texts
@@ -146,16 +146,19 @@ def upload_hint(lang: str = "en") -> str:
     return say("data.upload.info", lang, size=size_words(upload_limit()))
 
 
-def load_data(path: str | Path | None, session: str = "", lang: str = "en", copy: bool = True) -> dict:
+def load_data(path: str | Path | None, session: str = "", lang: str = "en", copy: bool = True,
+              sheet: str | None = None) -> dict:
     """Read a file and guess its mapping. Keys: ok, state, error (a sentence, when not ok), info_md, mapping
-    (a Mapping), preview (a DataFrame). A file that reads but whose columns cannot be mapped gives ok False
-    with the state, info_md and mapping, so the user can complete the mapping. An upload is copied into the session's folder only once it reads."""
+    (a Mapping), preview (a DataFrame), sheets (the workbook sheets to choose between, [] when there is no
+    choice). A file that reads but whose columns cannot be mapped gives ok False with the state, info_md and
+    mapping, so the user can complete the mapping. An upload is copied into the session's folder only once it
+    reads. `sheet`: the workbook sheet to read instead of the first (see studio.data.read.read_file)."""
     state = new_state()
     if not path:
         return {"ok": False, "state": state, "error": say("data.no_data", lang)}
     src = Path(path)
     try:
-        table, mapping = load(src, max_bytes=upload_limit())
+        table, mapping = load(src, max_bytes=upload_limit(), sheet=sheet)
         if copy:
             folder = session_dir(session)
             if folder.exists():  # one upload per session: the last one replaces the others
@@ -168,7 +171,18 @@ def load_data(path: str | Path | None, session: str = "", lang: str = "en", copy
     except Exception as e:  # noqa: BLE001 - every reader error is a sentence in the tab, never a crash
         return {"ok": False, "state": state, "error": _error(e, lang)}
     state.update(name=table.source or src.name, path=str(src), table=table)
-    return _apply_mapping(state, mapping, lang)
+    return {**_apply_mapping(state, mapping, lang), "sheets": sheet_choices(table)}
+
+
+def choose_sheet(state: dict, sheet: str, lang: str = "en") -> dict:
+    """Read another sheet of the workbook already loaded (and the sheets whose columns agree with it)."""
+    if not state or not state.get("path"):
+        return {"ok": False, "state": state or new_state(), "error": say("data.no_data", lang)}
+    res = load_data(state["path"], "", lang, copy=False, sheet=sheet)
+    if res["state"].get("table") is not None:
+        res["state"]["name"] = state["name"]  # the upload's own name, not its copy's
+        res["info_md"] = _file_line(res["state"], Mapping.from_dict(res["state"]["mapping"]), lang)
+    return res
 
 
 def mapping_from(values: dict, columns: list[str]) -> Mapping:
@@ -218,6 +232,7 @@ def _file_line(state: dict, mapping: Mapping, lang: str) -> str:
     else:
         lines = [say("data.loaded.unknown", lang, name=state["name"], rows=table.input_rows,
                       ftype=table.file_type.upper(), enc=enc)]
+    lines += [f"ℹ️ {n.text(lang)}" for n in sheet_notes(table)]
     if table.skipped:
         s = table.skipped[0]
         lines.append("⚠️ " + say("data.skipped", lang, n=len(table.skipped), first=s["number"],
@@ -522,7 +537,7 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
 # ---- the browser's workspace (studio/workspace.py): what the tab needs to come back after a reload -----
 
 def saved_part(state: dict, options: dict | None = None, mix: dict | None = None, cleaned: bool | None = None,
-               previous: dict | None = None) -> dict | None:
+               previous: dict | None = None, sheet: str | None = None) -> dict | None:
     """The Data tab's part of the workspace: the file (this browser's copy), the mapping, the edits, the
     cleaning options and whether it was cleaned, the mix. Paths and choices only, never the rows."""
     if not state or not state.get("path"):
@@ -532,7 +547,8 @@ def saved_part(state: dict, options: dict | None = None, mix: dict | None = None
             "edits": state.get("edits") or {}, "query": state.get("query", ""),
             "options": options if options is not None else prev.get("options"),
             "mix": mix if mix is not None else prev.get("mix"),
-            "cleaned": cleaned if cleaned is not None else bool(prev.get("cleaned"))}
+            "cleaned": cleaned if cleaned is not None else bool(prev.get("cleaned")),
+            "sheet": sheet if sheet is not None else prev.get("sheet")}
     return json.loads(json.dumps(part, default=str))  # plain JSON: row numbers become strings here
 
 
@@ -542,9 +558,10 @@ def restore(saved: dict | None, model_name: str | None, session: str, lang: str 
     of load_data (the loaded view), and "clean" (run_clean's result) when it had been cleaned."""
     if not saved or not saved.get("path") or not Path(saved["path"]).is_file():
         return None
-    res = load_data(saved["path"], session, lang, copy=False)
+    res = load_data(saved["path"], session, lang, copy=False, sheet=saved.get("sheet") or None)
     if res["state"].get("table") is None:
         return res
+    res["state"]["name"] = saved.get("name") or res["state"]["name"]  # the upload's own name, not its copy's
     mapping = saved.get("mapping") or {}
     if mapping.get("kind"):
         values = {"kind": mapping["kind"], "label_mode": mapping.get("label_mode") or "sft",

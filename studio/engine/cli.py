@@ -50,7 +50,8 @@ def run(args) -> int:
                 bar.update(snap["step"] - bar.n)
             last = next((e for e in reversed(snap["metrics"]) if "loss" in e), None)
             if last:
-                bar.set_postfix(loss=f"{last['loss']:.4f}", epoch=f"{snap['epoch']:.2f}", refresh=False)
+                epoch = {"epoch": f"{snap['epoch']:.2f}"} if snap["bound"] == "epochs" else {}
+                bar.set_postfix(loss=f"{last['loss']:.4f}", **epoch, refresh=False)
     except KeyboardInterrupt:
         job.stop()
         job.wait()

@@ -189,7 +189,7 @@ class Job:
             eta = max(0.0, rate * (self.total_steps - self.step))
         return {
             "state": self.state, "step": self.step, "total_steps": self.total_steps,
-            "epoch": round(self.epoch, 3), "epochs": self.cfg.training.epochs,
+            **runs.progress_shown(self.epoch, self.cfg.training.epochs, self.cfg.training.max_steps),
             "stopping": self.stopping, "stop_message": _stored(self.stop_progress()) if self.stopping else None,
             "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
             "run_dir": str(self.run_dir) if self.run_dir else None, "error": self.error,

@@ -200,12 +200,28 @@ def error_of(summary: dict):
     return summary.get("error_message") or summary.get("error")
 
 
+def progress_shown(epoch: float, epochs: float | None, max_steps: int | None) -> dict:
+    """What a progress line counts, decided here so every view agrees: {"bound", "epoch", "epochs"}.
+    A run bounded by max steps counts steps only ("bound": "steps", no epochs): the trainer goes round the
+    data as often as the steps need, so an epoch count would read "5.00 / 1". A run bounded by epochs
+    counts epochs too, never past the epochs planned (the trainer's float epoch may overshoot by a hair)."""
+    if (max_steps or 0) > 0 or not epochs:
+        return {"bound": "steps", "epoch": None, "epochs": None}
+    return {"bound": "epochs", "epoch": round(min(float(epoch or 0.0), float(epochs)), 3), "epochs": epochs}
+
+
 def past_run_snapshot(run_dir: str | Path) -> dict:
-    """A finished run's summary and metrics in the shape of Job.snapshot()."""
+    """A finished run's summary and metrics in the shape of Job.snapshot() (its config says what its
+    progress counts; without one, steps)."""
     s = read_summary(run_dir)
+    try:
+        t = load_run_config(run_dir).training
+        shown = progress_shown(s.get("epochs", 0), t.epochs, t.max_steps)
+    except Exception:  # noqa: BLE001 - a run folder without a readable config still opens
+        shown = progress_shown(0, None, None)
     return {"state": run_status(run_dir),
             "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
-            "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
+            **shown, "elapsed_s": s.get("duration_s"), "eta_s": None,
             "run_dir": str(run_dir), "error": s.get("error"), "error_message": s.get("error_message"),
             "log": [], "log_messages": [], "metrics": read_metrics(run_dir)}
 

@@ -20,7 +20,7 @@ from studio import messages, paths, workspace
 from studio.data.clean import PII_MODES, TOO_LONG_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
 from studio.data.report_view import column_widths
-from studio.data.session import (PARTS, PARTS_OF_KIND, _safe_name, load_data, merge_edits, new_state,
+from studio.data.session import (PARTS, PARTS_OF_KIND, _safe_name, choose_sheet, load_data, merge_edits, new_state,
                                  preview_count, remap, restore, run_clean, sample_choices, saved_part, show_preview,
                                  upload_hint, use_for_training)
 from studio.data.split_mix import MixOptions
@@ -76,6 +76,8 @@ def build(ctx) -> dict:
             sample = gr.Dropdown([(t(f"data.sample.{Path(p).stem}") if messages.has(f"data.sample.{Path(p).stem}")
                                    else label, p) for label, p in sample_choices()],
                                  value=None, label=t("data.sample"), elem_id="data-sample")
+            sheet = gr.Dropdown([], value=None, label=t("data.sheet"), info=t("data.sheet.info"), visible=False,
+                                elem_id="data-sheet")
             error_md = gr.Markdown(elem_id="data-error")
             info_md = gr.Markdown(elem_id="data-info")
         with gr.Column(scale=3, min_width=480, visible=False) as mapping_col:
@@ -203,10 +205,14 @@ def build(ctx) -> dict:
         out[preview] = gr.Dataframe(value=res["preview"], column_widths=column_widths(res["preview"])) \
             if res.get("ok") else None
         out[count_md] = preview_count(st, lang) if res.get("ok") else ""
+        if "sheets" in res or table is None:  # a new file or sheet: the choice of sheets, when the workbook's sheets differ
+            names = res.get("sheets") or []
+            read = [s_["name"] for s_ in table.sheets if s_["read"]] if table is not None else []
+            out[sheet] = gr.Dropdown(names, value=next((n for n in names if n in read), None), visible=bool(names))
         return out
 
     load_outputs = [state, error_md, info_md, mapping_col, work_col, kind, *parts.values(), label_mode, preview,
-                    count_md, search, use_md, files, *report_outputs]
+                    count_md, search, use_md, files, sheet, *report_outputs]
 
     def remember(st: dict, request: gr.Request, **part) -> None:
         """This browser's Data tab into its workspace (studio/workspace.py): a reload brings it back."""
@@ -259,6 +265,16 @@ def build(ctx) -> dict:
 
     upload.upload(on_upload, upload, [*load_outputs, sample])
     sample.input(on_sample, sample, [*load_outputs, upload])
+
+    def on_sheet(st, name, request: gr.Request):
+        lang = lang_of(request)
+        if not name:
+            return {error_md: gr.skip()}
+        res = choose_sheet(st, name, lang)
+        remember(res["state"], request, cleaned=False, sheet=name)
+        return loaded_view(res, lang)
+
+    sheet.input(on_sheet, [state, sheet], load_outputs)
 
     def on_remap(values: dict, request: gr.Request):
         lang = lang_of(request)
@@ -335,4 +351,4 @@ def build(ctx) -> dict:
     # and the model (studio.data.cutoff), and the report says what a higher or lower one costs.
 
     return {"upload": upload, "sample": sample, "kind": kind, "parts": parts, "preview": preview, "clean": clean_btn,
-            "use": use_btn, "report": report_md, "plot": plot, "rows": rows_table, "state": state}
+            "use": use_btn, "sheet": sheet, "report": report_md, "plot": plot, "rows": rows_table, "state": state}

@@ -4,6 +4,8 @@ its traceback goes to the server's log, and the app goes on working.
 
 `guard_handlers(demo)` wraps every handler of a built app once; handlers stay plain functions. The
 worker threads that run them are lowered in priority like the event loop (see studio/ui/priority.py).
+It also answers a refused request (`refuse_bad_inputs`): inputs gradio stops before any handler runs
+(a server file that was never uploaded, a value the page never offered) get a plain refusal.
 """
 
 from __future__ import annotations
@@ -90,4 +92,51 @@ def guard_handlers(demo: gr.Blocks) -> gr.Blocks:
     for block_fn in fns:
         if block_fn.fn is not None:
             block_fn.fn = guarded(block_fn.fn)
+    return refuse_bad_inputs(demo)
+
+
+class _Refused(Exception):
+    """Gradio refused a handler's inputs while preparing them: `key` is the catalog id of the answer."""
+
+    def __init__(self, key: str, detail: str):
+        super().__init__(detail)
+        self.key = key
+
+
+def refuse_bad_inputs(demo: gr.Blocks) -> gr.Blocks:
+    """A request whose inputs gradio refuses before the handler runs gets one plain sentence in the page's
+    language, and the log one line, not a traceback: a file input (the Data and Train tabs' uploads) naming
+    a server path no one uploaded (/etc/passwd, a path with ..) is InvalidPathError; a value the page never
+    offered (a run, sample or preset path sent to a Compare, Export or Data dropdown) is gradio's own error,
+    whose English text would list the server's paths. Only the inputs are judged: a file a handler returns
+    that gradio will not serve stays a bug, with its traceback. Gradio offers no hook for this, so the two
+    methods are wrapped on this one app."""
+    from gradio.exceptions import InvalidPathError
+
+    if getattr(demo, "_studio_refuses_inputs", False):
+        return demo
+    preprocess, process = demo.preprocess_data, demo.process_api
+
+    @functools.wraps(preprocess)
+    async def preprocess_data(*args, **kwargs):
+        try:
+            return await preprocess(*args, **kwargs)
+        except InvalidPathError as e:
+            raise _Refused("paths.not_uploaded", str(e)) from None
+        except Exception as e:  # noqa: BLE001 - whatever a component refuses, the answer is the same
+            raise _Refused("app.refused_input", f"{type(e).__name__}: {e}") from None
+
+    @functools.wraps(process)
+    async def process_api(*args, **kwargs):
+        try:
+            return await process(*args, **kwargs)
+        except _Refused as e:
+            request = kwargs.get("request")
+            request = request[0] if isinstance(request, list) and request else request
+            name = getattr(kwargs.get("block_fn"), "name", "?")
+            log.warning("refused a request to %s: %s", name, (str(e).splitlines() or [""])[0][:300])
+            raise gr.Error(text(e.key, lang_of(request)), duration=12, print_exception=False) from None
+
+    demo.preprocess_data, demo.process_api = preprocess_data, process_api
+    demo._studio_refuses_inputs = True
     return demo

@@ -134,9 +134,12 @@ def progress_html(snap: dict | None, lang: str = "en", title: str = "") -> str:
             return shown
         return f'<span class="tp-clock" data-s="{float(seconds):.1f}" data-dir="{direction}" data-lang="{lang}">{shown}</span>'
 
-    line = html.escape(text("train.progress", lang, step=step, total=total or "?",
-                            epoch=f"{float(snap.get('epoch') or 0):.2f}", epochs=_num(snap.get("epochs")),
-                            elapsed="\x00")).replace("\x00", clock(snap.get("elapsed_s"), "up"))
+    # The engine decides what the line counts (studio.engine.runs.progress_shown): steps, or epochs too.
+    by_epochs = snap.get("bound") == "epochs"
+    line = html.escape(text("train.progress" if by_epochs else "train.progress.steps", lang, step=step,
+                            total=total or "?", epoch=f"{float(snap.get('epoch') or 0):.2f}",
+                            epochs=_num(snap.get("epochs")), elapsed="\x00")
+                       ).replace("\x00", clock(snap.get("elapsed_s"), "up"))
     if snap.get("eta_s") is not None and state == "training":
         line += html.escape(text("train.eta", lang, eta="\x00")).replace("\x00", clock(snap["eta_s"], "down"))
     head = text(f"train.state.{state}", lang) if state in STATE_COLORS else state
@@ -205,22 +208,11 @@ def log_text(snap: dict | None, lang: str = "en") -> str:
     return "\n".join((snap or {}).get("log") or [])
 
 
-def past_run_snapshot(run_dir: str | Path) -> dict:
-    """A finished run's summary and metrics in the shape of Job.snapshot()."""
-    s = runs.read_summary(run_dir)
-    return {"state": runs.run_status(run_dir),
-            "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
-            "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
-            "run_dir": str(run_dir), "error": s.get("error"), "error_message": s.get("error_message"), "log": [],
-            "metrics": runs.read_metrics(run_dir)}
-
-
 def open_run(run_dir: str, lang: str = "en") -> dict:
     """Re-open a past run: its curves, summary and health, and pick it for Compare / Export."""
-    snap = past_run_snapshot(run_dir)
+    snap = runs.past_run_snapshot(run_dir)
     try:
         cfg = runs.load_run_config(run_dir)
-        snap["epochs"] = cfg.training.epochs
     except Exception:
         cfg = None
     out = live_view(snap, cfg, lang, title=text("train.viewing", lang, run="").strip())
