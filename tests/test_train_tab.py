@@ -217,9 +217,12 @@ def test_chart_payloads_are_what_lineplot_would_send():
             assert mine[0] == theirs[0] and mine[1] == pytest.approx(theirs[1], abs=1e-9) and mine[2:] == theirs[2:]
     losses = [r for r in pay["loss"]["data"] if r[2] == plots.loss_names()[0]]
     assert len(losses) <= plots.MAX_POINTS + 1 and losses[-1][0] == 1200, "thinned, the latest point kept"
-    train_name, eval_name = plots.loss_names()
+    train_name, eval_name, best_name = plots.loss_names()
     assert [r[:2] for r in pay["loss"]["data"] if r[2] == eval_name] == [[581.985, 0.5], [618.015, 0.5]], \
         "a visible dash around step 600"
+    mark = [r for r in pay["loss"]["data"] if r[2] == best_name]
+    assert [r[0] for r in mark] == [600, 600] and mark[0][1] < 0.5 < mark[1][1], "the best validation point is marked"
+    assert not [r for r in plots.payloads(metrics[:5])["loss"]["data"] if r[2] == best_name], "no validation, no mark"
     assert pay["memory"]["data"][0][1] == 1.0
     empty = plots.frames([])
     assert str(empty["loss"]["loss"].dtype) == "float64", "an empty chart keeps a numeric axis"
