@@ -66,8 +66,10 @@ def small_model_for(name: str, offline: bool | None = None) -> str:
     org, arch = entry.hub_id.split("/")[0].lower(), entry.dims.model_type
     usable = [e for e in catalog.load() if not e.needs_remote_code and e.id != EMBEDDED_MODEL
               and e.params_b <= entry.params_b]
-    same = ([e for e in usable if e.hub_id.split("/")[0].lower() == org and e.dims.model_type == arch]
-            or [e for e in usable if e.dims.model_type == arch and e.kind == entry.kind])
+    maker = [e for e in usable if e.hub_id.split("/")[0].lower() == org and e.dims.model_type == arch]
+    if all(e.id == entry.id for e in maker):  # nothing smaller from its maker: the same architecture
+        maker = [e for e in usable if e.dims.model_type == arch and e.kind == entry.kind] or maker
+    same = maker
     same.sort(key=lambda e: (e.params_b, e.kind != entry.kind))
     for e in same:
         if not offline or _cached(e.hub_id):
