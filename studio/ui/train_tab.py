@@ -33,7 +33,7 @@ from studio.errors import StudioError, error_text
 from studio.messages import text_of
 from studio.paths import confine, keep_upload
 from studio.plan import plan
-from studio.ui import plots
+from studio.ui import plots, runs_panel
 from studio.ui.i18n import lang_of, t, text
 from studio.ui.live import POLLER_JS
 
@@ -200,14 +200,7 @@ def log_text(snap: dict | None, lang: str = "en") -> str:
     return "\n".join((snap or {}).get("log") or [])
 
 
-def past_run_snapshot(run_dir: str | Path) -> dict:
-    """A finished run's summary and metrics in the shape of Job.snapshot()."""
-    s = runs.read_summary(run_dir)
-    return {"state": runs.run_status(run_dir),
-            "step": s.get("steps", 0), "total_steps": s.get("total_steps") or s.get("steps", 0),
-            "epoch": s.get("epochs", 0), "epochs": None, "elapsed_s": s.get("duration_s"), "eta_s": None,
-            "run_dir": str(run_dir), "error": s.get("error"), "error_message": s.get("error_message"), "log": [],
-            "metrics": runs.read_metrics(run_dir)}
+past_run_snapshot = runs.past_run_snapshot  # a finished run's summary and metrics, shaped as Job.snapshot()
 
 
 def open_run(run_dir: str, lang: str = "en") -> dict:
@@ -253,17 +246,7 @@ def _round(x):
     return round(x, 4) if isinstance(x, (int, float)) and math.isfinite(x) else None
 
 
-def history_choices(limit: int = 50) -> list[str]:
-    return [rd.name for rd in runs.list_runs()[:limit]]
-
-
-def run_dir_of(name: str | None) -> str | None:
-    if not name:
-        return None
-    for rd in runs.list_runs():
-        if rd.name == name:
-            return str(rd)
-    return None
+history_choices, run_dir_of = runs.run_names, runs.run_dir_of
 
 
 # ---- the layout --------------------------------------------------------------------------------------------
@@ -379,6 +362,7 @@ def build(ctx) -> dict:
                 lora_rank, lora_alpha, lora_dropout, target_modules, warmup_ratio, scheduler, seed, eval_share,
                 optimizer, patience, final_adapter]
     assert len(settings) == len(SETTING_NAMES)
+    runs_panel.build(ctx, dict(zip(SETTING_NAMES, settings)), base)  # compare runs, the queue, try it small
     live = {"progress": progress, "health": health_box, "log": log_box, "loss": loss_plot, "lr": lr_plot,
             "grad": grad_plot, "speed": speed_plot, "memory": memory_plot}
 
