@@ -139,9 +139,9 @@ def _shown(key: str, v, lang: str) -> str:
         return f"{100 * v:.1f}%"
     if key == "tokens_per_second" and _num(v):
         return f"{v:,.0f}"
-    if _num(v) and isinstance(v, float):
+    if key in ("best_eval_loss", "last_eval_loss", "train_loss", "perplexity") and _num(v):
         return f"{v:.4f}"
-    return str(v)
+    return f"{v:g}" if _num(v) else str(v)
 
 
 def table(facts: list[RunFacts], lang: str = "en") -> tuple[list[str], list[list[str]]]:
