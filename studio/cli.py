@@ -1,4 +1,4 @@
-"""`studio ui | train | estimate | clean | eval | export`.
+"""`studio ui | train | queue | estimate | clean | eval | export`.
 
 Each command lives in its own module, which exposes `add_arguments(parser)` and `run(args) -> int`;
 this file only dispatches. A `StudioError` becomes one plain line on stderr and exit code 1.
@@ -16,6 +16,7 @@ COMMANDS = {
     "train": ("studio.engine.cli", "train headless from a config YAML; prints the run folder last"),
     "estimate": ("studio.memory.cli", "estimate peak training memory and whether it fits"),
     "clean": ("studio.data.cli", "clean a data file into canonical JSONL with a report"),
+    "queue": ("studio.engine.queue_cli", "show, fill and run the queue of runs (try several models)"),
     "eval": ("studio.evaluate.cli", "score base vs fine-tuned on the same rows"),
     "export": ("studio.export.cli", "export the adapter, a merged model, a model card; push to the Hub"),
 }

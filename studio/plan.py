@@ -143,9 +143,10 @@ def _where(device: str, hw: dict) -> Msg:
 # ---- the plan ------------------------------------------------------------------------------------
 
 def plan(cfg: RunConfig, hw: dict | None = None, *, with_recommendations: bool = True,
-         with_duration: bool = True) -> RunPlan:
+         with_duration: bool = True, tokens_per_second: float | None = None) -> RunPlan:
     """The plan for `cfg` on `hw` (hardware.detect() when None). Never raises for a model it cannot
-    size: the plan then has `error` and no estimate."""
+    size: the plan then has `error` and no estimate. `tokens_per_second`: a speed measured for this run
+    (a small trial, studio.engine.trial) instead of past runs' or the assumed one."""
     hw = hardware.detect() if hw is None else hw
     t, m = cfg.training, cfg.method
     notes: list[Msg] = []
@@ -194,7 +195,7 @@ def plan(cfg: RunConfig, hw: dict | None = None, *, with_recommendations: bool =
     if with_duration and cfg.data.train_file:
         from studio.plan_duration import add_duration
 
-        add_duration(p, cfg)
+        add_duration(p, cfg, tokens_per_second)
     return p
 
 

@@ -84,9 +84,10 @@ def measured_throughput(model_name: str, device: str, stage: str) -> tuple[float
     return (statistics.median(found), len(found)) if found else None
 
 
-def add_duration(p, cfg) -> None:
+def add_duration(p, cfg, tokens_per_second: float | None = None) -> None:
     """Fill the plan's rows, eval_rows, steps, tokens, tokens_per_second, speed_basis and duration_s from
-    the config's training file. Leaves them None when the file cannot be read."""
+    the config's training file (at `tokens_per_second` when given: a speed measured by a trial). Leaves
+    them None when the file cannot be read."""
     t, d = cfg.training, cfg.data
     f = d.train_file
     if not f or not Path(f).is_file():
@@ -118,7 +119,10 @@ def add_duration(p, cfg) -> None:
     steps = t.max_steps if t.max_steps > 0 else max(1, math.ceil(t.epochs * steps_per_epoch))
     p.rows, p.eval_rows, p.steps, p.tokens = n_train, n_eval, steps, int(steps * tokens_per_step)
     measured = measured_throughput(cfg.model.name, p.device, t.stage)
-    if measured:
+    if tokens_per_second:
+        tps = float(tokens_per_second)
+        p.speed_basis = Msg("plan.speed.trial", tps=tps)
+    elif measured:
         tps, n = measured
         p.speed_basis = Msg("plan.speed.measured", tps=tps, n=n)
     else:

@@ -12,6 +12,7 @@ of a run folder takes them from here.
     votes.jsonl         blind comparison votes
     eval.json           automatic metrics, base vs fine-tuned
     export/             what the Export tab wrote
+    trial.json          a small trial run's verdict (studio.engine.trial; trial runs live in <runs>/trials/)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ VOTES = "votes.jsonl"
 EVAL = "eval.json"
 EXPORT = "export"
 BEST = "best"
+TRIAL = "trial.json"
 
 
 def config(run_dir: str | Path) -> Path:
@@ -89,6 +91,10 @@ def has_adapter(run_dir: str | Path) -> bool:
 
 def has_full_model(run_dir: str | Path) -> bool:
     return (full_model(run_dir) / "config.json").is_file()
+
+
+def trial_result(run_dir: str | Path) -> Path:
+    return Path(run_dir) / TRIAL
 
 
 def best(run_dir: str | Path) -> Path:

@@ -69,3 +69,45 @@ def test_an_overfitting_run_stops_early_and_keeps_its_best_weights(tiny_model_di
     params = dict(model.named_parameters())
     name = next(n for n in best if "lora_A" in n)
     assert params[name].detach().float().allclose(best[name].float())
+
+    # summary.json: the contract other tools read
+    summary = json.loads((job.run_dir / "summary.json").read_text())
+    assert (summary["best_step"], summary["best_eval_loss"]) == (step, loss)
+    assert summary["eval_loss"] > summary["best_eval_loss"] and summary["steps"] < summary["total_steps"]
+
+    # Compare loads the run's model through load_run_model, Export copies adapter/: both give the best weights
+    from studio.engine.runs import load_run_model
+    from studio.export.adapter import export_adapter
+
+    compared, _, _ = load_run_model(job.run_dir, device="cpu")
+    assert _same_lora(dict(compared.named_parameters()), best)
+    out = export_adapter(job.run_dir, tmp_path / "export")
+    exported = load_file(str(out / "adapter_model.safetensors"))
+    assert _same_lora({_peft_name(k): v for k, v in exported.items()}, best)
+
+
+def _peft_name(saved: str) -> str:
+    """adapter_model.safetensors drops the adapter name: base_model...lora_A.weight -> ...lora_A.default.weight"""
+    return saved.replace(".lora_A.weight", ".lora_A.default.weight").replace(".lora_B.weight", ".lora_B.default.weight")
+
+
+def _same_lora(params: dict, best: dict) -> bool:
+    names = [n for n in best if "lora_" in n]
+    assert names and all(n in params for n in names), (names[:2], list(params)[:2])
+    return all(params[n].detach().float().cpu().allclose(best[n].float()) for n in names)
+
+
+def test_the_last_weights_when_asked(tiny_model_dir, tmp_path):
+    data = _rows(tmp_path / "d.jsonl", 32)
+    job = Job(_overfit_cfg(tiny_model_dir, data, epochs=4, final_adapter="last"), output_dir=tmp_path / "runs").start()
+    assert job.wait(600) and job.state == "completed"
+    from safetensors.torch import load_file
+
+    from studio.engine.runs import load_run_model
+
+    summary = json.loads((job.run_dir / "summary.json").read_text())
+    assert summary["final_adapter"] == "last" and summary["steps"] == summary["total_steps"]
+    best = load_file(str(job.run_dir / "best" / "weights.safetensors"))
+    model, _, _ = load_run_model(job.run_dir, device="cpu")
+    if summary["best_step"] != summary["steps"]:  # the last weights are not the best ones: adapter/ holds the last
+        assert not _same_lora(dict(model.named_parameters()), best)

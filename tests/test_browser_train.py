@@ -104,9 +104,15 @@ def test_smoke_recipe_trains_live_in_the_browser(app_url, runs_parent):
             expect(history).to_contain_text("Completed", timeout=30_000)
             (run_dir,) = [p for p in runs_parent.iterdir() if p.is_dir()]
             events = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-            # a validation loss is drawn as a short dash: two points
-            points = [e for e in events for _ in range(("loss" in e) + 2 * ("eval_loss" in e))]
-            assert chart.evaluate(POINTS_JS) == len(points)
+            # every training loss a point; the validation curve a point per evaluation (a lone one a two-point
+            # dash); the best evaluation marked by a two-point tick
+            n_evals = sum("eval_loss" in e for e in events)
+            expected = sum("loss" in e for e in events) + (2 if n_evals == 1 else n_evals) + (2 if n_evals else 0)
+            assert chart.evaluate(POINTS_JS) == expected
+            # the live lag is read on the training curve before the first evaluation (until then the k-th
+            # point on the chart is the k-th logged loss)
+            first_eval = min([e["time"] for e in events if "eval_loss" in e] or [float("inf")])
+            points = [e for e in events if "loss" in e and e["time"] < first_eval]
 
             # Live curves lag the trainer by at most 2 s: the k-th point shows within 2 s of being logged (on a
             # quiet machine, about 1 s: half the timer's period plus two short round trips). A machine shared with

@@ -9,7 +9,7 @@ import pytest
 from studio.config import RunConfig
 from studio.engine import job as job_mod
 from studio.engine.runs import read_summary
-from studio.engine import history as run_history
+from studio.engine import runs as runs_mod
 from studio.engine import live as lv
 from studio.engine import settings as st
 from studio.ui import live as ui_live
@@ -165,11 +165,11 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
 
     hist = tt.history_frame()
     assert hist.iloc[0, 0] == job.run_dir.name and hist.iloc[0, 1] == "Stopped"
-    assert run_history.names()[0] == job.run_dir.name
+    assert runs_mod.run_names()[0] == job.run_dir.name
 
     before_resume = read_summary(job.run_dir)["duration_s"]
     # resume the stopped run (as picked in the history) to the end
-    res = tt.resume_run(run_history.run_dir_of(job.run_dir.name))
+    res = tt.resume_run(runs_mod.run_dir_of(job.run_dir.name))
     assert res["started"], res["status"]
     again = job_mod.current_job()
     assert again is not job and again.wait(300) and again.state == "completed", again.error
@@ -223,9 +223,14 @@ def test_chart_payloads_are_what_lineplot_would_send():
             assert mine[0] == theirs[0] and mine[1] == pytest.approx(theirs[1], abs=1e-9) and mine[2:] == theirs[2:]
     losses = [r for r in pay["loss"]["data"] if r[2] == plots.loss_names()[0]]
     assert len(losses) <= plots.MAX_POINTS + 1 and losses[-1][0] == 1200, "thinned, the latest point kept"
-    train_name, eval_name = plots.loss_names()
+    train_name, eval_name, best_name = plots.loss_names()
     assert [r[:2] for r in pay["loss"]["data"] if r[2] == eval_name] == [[581.985, 0.5], [618.015, 0.5]], \
-        "a visible dash around step 600"
+        "a lone evaluation: a visible dash around step 600"
+    curve = plots.payloads(metrics + [{"step": 900, "eval_loss": 0.4}])["loss"]["data"]
+    assert [r[:2] for r in curve if r[2] == eval_name] == [[600, 0.5], [900, 0.4]], "a point per evaluation"
+    mark = [r for r in pay["loss"]["data"] if r[2] == best_name]
+    assert [r[0] for r in mark] == [600, 600] and mark[0][1] < 0.5 < mark[1][1], "the best validation point is marked"
+    assert not [r for r in plots.payloads(metrics[:5])["loss"]["data"] if r[2] == best_name], "no validation, no mark"
     assert pay["memory"]["data"][0][1] == 1.0
     empty = plots.frames([])
     assert str(empty["loss"]["loss"].dtype) == "float64", "an empty chart keeps a numeric axis"

@@ -37,12 +37,3 @@ def rows(limit: int = 50) -> list[dict]:
 
 def _round(x):
     return round(x, 4) if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-
-def names(limit: int = 50) -> list[str]:
-    return [rd.name for rd in runs.list_runs()[:limit]]
-
-
-def run_dir_of(name: str | None) -> str | None:
-    """The folder of the run called `name` in the history, or None."""
-    return next((str(rd) for rd in runs.list_runs() if rd.name == name), None) if name else None

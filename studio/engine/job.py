@@ -25,6 +25,7 @@ from studio import run_files
 from studio.config import RunConfig
 from studio.device_arbiter import ARBITER
 from studio.engine import runs
+from studio.engine.best import best_eval
 from studio.engine.metrics import MetricsLog
 from studio.errors import StudioError, from_os_error
 from studio.files import atomic_write_json, read_jsonl, write_jsonl
@@ -330,6 +331,7 @@ class Job:
         evals = [e["eval_loss"] for e in events if "eval_loss" in e]
         tps = [e["tokens_per_second"] for e in events if e.get("tokens_per_second")]
         peak = _peak_memory(events)
+        kept = best_eval(events)  # the lowest validation loss and its step: the weights the run keeps
         end = self.finished_at or time.time()
         summary = {
             "status": self.state,
@@ -340,6 +342,9 @@ class Job:
             "train_loss": train_loss if train_loss is not None and math.isfinite(train_loss) else (losses[-1] if losses else None),
             "final_loss": losses[-1] if losses else None,
             "eval_loss": evals[-1] if evals else None,
+            "best_step": kept[0] if kept else None,
+            "best_eval_loss": kept[1] if kept else None,
+            "final_adapter": self.cfg.training.final_adapter,
             "tokens_per_second": round(sum(tps) / len(tps), 2) if tps else None,
             "peak_memory_bytes": peak,
             "peak_memory_kind": "cuda_max_allocated" if self.placement and self.placement.device == "cuda" else "process_rss",

@@ -98,7 +98,7 @@ def process_id() -> dict:
     return {"pid": me.pid, "pid_started": round(me.create_time(), 2), "host": socket.gethostname()}
 
 
-def _owner_alive(s: dict) -> bool:
+def owner_alive(s: dict) -> bool:
     """Is the process named in a summary still running (the same one: pids are reused)?"""
     import psutil
 
@@ -117,7 +117,7 @@ def run_status(run_dir: str | Path, live_run_dir: str | Path | None = None, live
     s = read_summary(run_dir)
     status = s.get("status")
     if status in ACTIVE:
-        return status if _owner_alive(s) else "interrupted"
+        return status if owner_alive(s) else "interrupted"
     if not status:
         return "interrupted" if last_checkpoint(run_dir) else "failed"
     return status

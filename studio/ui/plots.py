@@ -17,6 +17,7 @@ import math
 
 import pandas as pd
 
+from studio.engine.best import best_eval
 from studio.messages import say
 
 GiB = 2**30
@@ -33,15 +34,16 @@ SERIES = (
 # The loss series are named in the reader's language. The browser fixes the chart's colours from the
 # series names of its first value, so the empty chart is seeded with both names (`initial_frames`), and
 # the Train tab sends it again, with its colour map, in the reader's language when the page opens.
-LOSS_COLORS = ("#2563eb", "#dc2626")
+# The third series marks the best validation point: the weights the run keeps (studio.engine.best).
+LOSS_COLORS = ("#2563eb", "#dc2626", "#15803d")
 
 
 def _ok(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def loss_names(lang: str = "en") -> tuple[str, str]:
-    return say("train.series.training", lang), say("train.series.validation", lang)
+def loss_names(lang: str = "en") -> tuple[str, str, str]:
+    return say("train.series.training", lang), say("train.series.validation", lang), say("train.series.best", lang)
 
 
 def loss_color_map(lang: str = "en") -> dict[str, str]:
@@ -76,18 +78,17 @@ def thin(rows: list, limit: int = MAX_POINTS) -> list:
 
 def series(metrics: list[dict], lang: str = "en") -> dict[str, tuple[list[str], list[list]]]:
     """{chart: (columns, rows)}. Non-finite values are left out (the health panel reports them)."""
-    train_name, eval_name = loss_names(lang)
+    train_name, eval_name, best_name = loss_names(lang)
     train = [[e.get("step", 0), float(e["loss"]), train_name] for e in metrics if _ok(e.get("loss"))]
-    # A validation loss comes once an epoch, and a line through one point draws nothing: each is drawn
-    # as a short level dash around its step, which consecutive evaluations then join.
-    last = max([e.get("step", 0) for e in metrics] or [0])
-    half = max(0.25, 0.015 * last)
-    evals = []
-    for e in metrics:
-        if _ok(e.get("eval_loss")):
-            s, v = e.get("step", 0), float(e["eval_loss"])
-            evals += [[round(max(0, s - half), 3), v, eval_name], [round(s + half, 3), v, eval_name]]
-    out = {"loss": (["step", "loss", "series"], sorted(thin(train) + evals, key=lambda r: r[0]))}
+    # The validation loss is a curve through its evaluations, each at its own step (the chart's hover
+    # shows each one). A single evaluation is drawn as a short level dash: a line through one point
+    # draws nothing.
+    evals = [[e.get("step", 0), float(e["eval_loss"]), eval_name] for e in metrics if _ok(e.get("eval_loss"))]
+    if len(evals) == 1:
+        (s, v, _), half = evals[0], max(0.25, 0.015 * max([e.get("step", 0) for e in metrics] or [0]))
+        evals = [[round(max(0, s - half), 3), v, eval_name], [round(s + half, 3), v, eval_name]]
+    out = {"loss": (["step", "loss", "series"], sorted(thin(train) + evals + _best_mark(metrics, train, evals, best_name),
+                                                       key=lambda r: r[0]))}
     for name, key, col, scale in SERIES:
         rows = [[e.get("step", 0), float(e[key]) * scale] for e in metrics if _ok(e.get(key))]
         if key == "tokens_per_second":
@@ -96,6 +97,19 @@ def series(metrics: list[dict], lang: str = "en") -> dict[str, tuple[list[str], 
             rows = list({r[0]: r for r in rows}.values())
         out[name] = (["step", col], thin(rows, SMALL_POINTS))
     return out
+
+
+def _best_mark(metrics: list[dict], train: list, evals: list, name: str) -> list[list]:
+    """The best validation point as a vertical tick across the loss range at its step (a line chart draws
+    no lone point): where the kept weights come from."""
+    best = best_eval(metrics)
+    if best is None:
+        return []
+    step, loss = best
+    values = [r[1] for r in train + evals]
+    low, high = min(values + [loss]), max(values + [loss])
+    pad = 0.05 * (high - low or abs(loss) or 1.0)
+    return [[step, round(low - pad, 6), name], [step, round(high + pad, 6), name]]
 
 
 def payloads(metrics: list[dict], lang: str = "en") -> dict[str, dict]:
@@ -135,11 +149,12 @@ def passthrough(payload: dict) -> Passthrough:
 
 
 def initial_frames(lang: str = "en") -> dict[str, pd.DataFrame]:
-    """The charts' values before any run: empty, except two blank rows that name the loss series."""
+    """The charts' values before any run: empty, except blank rows that name the loss series."""
     out = frames([], lang)
-    out["loss"] = pd.DataFrame({"step": pd.Series([0, 0], dtype="float64"),
-                                "loss": pd.Series([math.nan, math.nan], dtype="float64"),
-                                "series": list(loss_names(lang))})
+    names = loss_names(lang)
+    out["loss"] = pd.DataFrame({"step": pd.Series([0] * len(names), dtype="float64"),
+                                "loss": pd.Series([math.nan] * len(names), dtype="float64"),
+                                "series": list(names)})
     return out
 
 

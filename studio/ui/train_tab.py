@@ -33,7 +33,7 @@ from studio.errors import StudioError, error_text
 from studio.messages import text_of
 from studio.paths import confine, keep_upload
 from studio.plan import plan
-from studio.ui import plots
+from studio.ui import plots, runs_panel
 from studio.ui.i18n import lang_of, t, text
 from studio.ui.live import POLLER_JS
 from studio.ui.workspace import session_of
@@ -336,7 +336,7 @@ def build(ctx) -> dict:
         history = gr.Dataframe(interactive=False, wrap=True, max_height=300,
                                elem_id="train-history-table")
         with gr.Row():
-            past_run = gr.Dropdown(choices=run_history.names(), value=None, label=t("train.past_run"), scale=4,
+            past_run = gr.Dropdown(choices=runs.run_names(), value=None, label=t("train.past_run"), scale=4,
                                    elem_id="train-past-run")
             follow_btn = gr.Button(t("train.follow"), scale=1, elem_id="train-follow")
             refresh_btn = gr.Button(t("train.refresh"), scale=1, size="sm")
@@ -345,6 +345,7 @@ def build(ctx) -> dict:
                 lora_rank, lora_alpha, lora_dropout, target_modules, warmup_ratio, scheduler, seed, eval_share,
                 optimizer, patience, final_adapter]
     assert len(settings) == len(SETTING_NAMES)
+    runs_panel.build(ctx, dict(zip(SETTING_NAMES, settings)), base)  # compare runs, the queue, try it small
     live = {"progress": progress, "health": health_box, "log": log_box, "loss": loss_plot, "lr": lr_plot,
             "grad": grad_plot, "speed": speed_plot, "memory": memory_plot}
 
@@ -472,7 +473,7 @@ def build(ctx) -> dict:
     stop_btn.click(on_stop, None, status_md, concurrency_limit=1, concurrency_id="train-control")
 
     def on_resume(name, request: gr.Request):
-        res = resume_run(run_history.run_dir_of(name), lang_of(request))
+        res = resume_run(runs.run_dir_of(name), lang_of(request))
         out = {status_md: res["status"]}
         if res["started"]:
             out.update({view: {}, seen: {}, **buttons("preparing")})
@@ -554,7 +555,7 @@ def build(ctx) -> dict:
         if state and state[1] in FINAL_STATES:  # "Stopping..." never outlives the stop
             updates[status_md] = text(f"train.state.{state[1]}", lang_of(request))
         updates[history] = history_frame(lang_of(request))
-        updates[past_run] = gr.Dropdown(choices=run_history.names())
+        updates[past_run] = gr.Dropdown(choices=runs.run_names())
         return updates
 
     run_key.change(on_run_key, run_key, [start_btn, stop_btn, resume_btn, history, past_run, status_md], show_progress="hidden",
@@ -562,7 +563,7 @@ def build(ctx) -> dict:
 
     # ---- history
     def on_past_run(name, request: gr.Request):
-        rd = run_history.run_dir_of(name)
+        rd = runs.run_dir_of(name)
         if not rd:
             return {status_md: gr.skip()}  # nothing to change (an empty dict is one value)
         out = open_run(rd, lang_of(request))
@@ -579,7 +580,7 @@ def build(ctx) -> dict:
     follow_btn.click(on_follow, None, [*live.values(), view, seen, past_run])
 
     def on_refresh(request: gr.Request):
-        return {history: history_frame(lang_of(request)), past_run: gr.Dropdown(choices=run_history.names())}
+        return {history: history_frame(lang_of(request)), past_run: gr.Dropdown(choices=runs.run_names())}
 
     refresh_btn.click(on_refresh, None, [history, past_run])
 
