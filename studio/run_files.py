@@ -36,53 +36,22 @@ BEST = "best"
 TRIAL = "trial.json"
 
 
-def config(run_dir: str | Path) -> Path:
-    return Path(run_dir) / CONFIG
+def _at(name: str):
+    def path(run_dir: str | Path) -> Path:
+        return Path(run_dir) / name
+    path.__doc__ = f"<run>/{name}"
+    return path
 
 
-def train_data(run_dir: str | Path) -> Path:
-    return Path(run_dir) / TRAIN_DATA
-
-
-def eval_data(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EVAL_DATA
-
-
-def metrics(run_dir: str | Path) -> Path:
-    return Path(run_dir) / METRICS
-
-
-def summary(run_dir: str | Path) -> Path:
-    return Path(run_dir) / SUMMARY
-
-
-def checkpoints(run_dir: str | Path) -> Path:
-    return Path(run_dir) / CHECKPOINTS
-
-
-def adapter(run_dir: str | Path) -> Path:
-    return Path(run_dir) / ADAPTER
-
-
-def full_model(run_dir: str | Path) -> Path:
-    return Path(run_dir) / MODEL
+# run_files.summary(run_dir) -> <run>/summary.json, and so on: one reader's name for each file above.
+config, train_data, eval_data, metrics = _at(CONFIG), _at(TRAIN_DATA), _at(EVAL_DATA), _at(METRICS)
+summary, checkpoints, adapter, full_model = _at(SUMMARY), _at(CHECKPOINTS), _at(ADAPTER), _at(MODEL)
+votes, eval_results, export, best, trial_result = _at(VOTES), _at(EVAL), _at(EXPORT), _at(BEST), _at(TRIAL)
 
 
 def weights(run_dir: str | Path, full: bool) -> Path:
     """Where training leaves its result: model/ for full fine-tuning, adapter/ otherwise."""
     return full_model(run_dir) if full else adapter(run_dir)
-
-
-def votes(run_dir: str | Path) -> Path:
-    return Path(run_dir) / VOTES
-
-
-def eval_results(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EVAL
-
-
-def export(run_dir: str | Path) -> Path:
-    return Path(run_dir) / EXPORT
 
 
 def has_adapter(run_dir: str | Path) -> bool:
@@ -91,14 +60,6 @@ def has_adapter(run_dir: str | Path) -> bool:
 
 def has_full_model(run_dir: str | Path) -> bool:
     return (full_model(run_dir) / "config.json").is_file()
-
-
-def trial_result(run_dir: str | Path) -> Path:
-    return Path(run_dir) / TRIAL
-
-
-def best(run_dir: str | Path) -> Path:
-    return Path(run_dir) / BEST
 
 
 def validation_file(run_dir: str | Path) -> Path | None:

@@ -11,29 +11,21 @@ CPU; STUDIO_BROWSER_COMPARE=/path/to/run copies an existing run folder (say, a s
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from browser import ARGS, CHROMIUM, served_app
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "screenshots"
 # The engine's own names for the two models: never in the page before a vote.
 SIDE_TOKENS = ("finetuned", '"sides"')
 IDENTITY = ("base", "fine-tuned", "finetuned")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture()
@@ -61,16 +53,8 @@ def run_dir(runs_parent, tiny_model_dir):
 
 @pytest.fixture()
 def app_url(run_dir):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
-    from studio.ui.app import build_app, launch_kwargs
-
-    demo = build_app()
-    demo.queue(default_concurrency_limit=8)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with served_app() as url:
+        yield url
 
 
 def test_one_blind_round_in_the_browser(app_url, run_dir):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from test_browser_train import ARGS, CHROMIUM, free_port
+from browser import ARGS, CHROMIUM, free_port, served_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,16 +42,8 @@ def home(tmp_path, monkeypatch):
 
 @pytest.fixture()
 def app_url(home):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
-    from studio.ui.app import build_app, launch_kwargs
-
-    demo = build_app()
-    demo.queue(default_concurrency_limit=8)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with served_app() as url:
+        yield url
 
 
 def shot(page, name: str) -> None:

@@ -1,27 +1,17 @@
 """Two languages in a real browser: the page follows the browser's language, the switch in the header
 changes it (labels and the messages handlers write alike), and the choice survives a reload."""
 
-import os
-
 import pytest
 
-from test_browser_train import ARGS, CHROMIUM, free_port
+from browser import ARGS, CHROMIUM, served_app
 
 pytestmark = [pytest.mark.browser]
 
 
 @pytest.fixture()
 def app_url(runs_parent):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
-    from studio.ui.app import build_app, launch_kwargs
-
-    demo = build_app()
-    demo.queue(default_concurrency_limit=8)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with served_app() as url:
+        yield url
 
 
 def test_language_follows_the_browser_and_the_switch(app_url):

@@ -7,7 +7,6 @@ one makes the test fast on a busy machine); by default the recipe's embedded mod
 
 import json
 import os
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -16,9 +15,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+from browser import ARGS, CHROMIUM, free_port, served_app  # noqa: F401  (other browser tests import them here)
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 POINTS_JS = "el => el.querySelectorAll('.hover_marks > *').length"
 # One round trip per look (each costs time on a busy machine, and would count as lag): the loss chart's
@@ -31,24 +28,10 @@ LOOK_JS = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture()
 def app_url(runs_parent):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("needs Debian's chromium (apt-get install -y chromium)")
-    from studio.ui.app import build_app, launch_kwargs
-
-    demo = build_app()
-    demo.queue(default_concurrency_limit=8)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-    yield f"http://127.0.0.1:{port}"
-    demo.close()
+    with served_app() as url:
+        yield url
 
 
 def test_smoke_recipe_trains_live_in_the_browser(app_url, runs_parent):
