@@ -235,7 +235,7 @@ def _maybe_json(v):
     """CSV and Excel cells can hold a JSON list of messages as text."""
     if isinstance(v, str) and v.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(v)
+            return json.loads(v, strict=False)
         except json.JSONDecodeError:
             return v
     return v
