@@ -385,3 +385,20 @@ def test_a_name_and_an_author_fill_them_on_the_command_line_and_in_the_tab(tmp_p
     tab = ds.run_clean(res["state"], None, {"fill_name": "Ada", "fill_author": "Acme Labs"}, "none", session="s")
     assert tab["ok"] and tab["report"]["changed"]["filled_placeholders"] == 3
     assert "{{name}}" not in Path(tab["cleaned_file"]).read_text(encoding="utf-8")
+
+
+def test_the_model_tab_never_proposes_a_gated_model_without_the_login(monkeypatch):
+    from studio.models import catalog
+    from studio.ui import model_tab as mt
+
+    gated = next(e for e in catalog.load() if e.gated)
+    hw = {"cuda": False, "gpus": [], "ram_bytes": 64 * 2**30}
+    monkeypatch.setattr(mt, "largest_fitting", lambda cfg, p: (gated, p.estimate))
+    res = mt.evaluate(mt.default_settings(), "en", hw)
+    assert gated.id in res["largest"]["md"] and "needs a Hugging Face Hub login" in res["largest"]["md"]
+    assert "Hugging Face Hub" in mt.evaluate(mt.default_settings(), "zh", hw)["largest"]["md"]
+    big = mt.evaluate({**mt.default_settings(), "model": "qwen2.5-32b-instruct", "method": "full", "target": "8"},
+                      "en", hw)
+    for rec in big["recommendations"]:
+        entry = catalog.find(rec["change"].get("model", ""))
+        assert entry is None or not entry.gated or "needs a Hugging Face Hub login" in rec["text"]

@@ -260,9 +260,15 @@ def recommendations(p: RunPlan, lang: str = "en") -> list[dict]:
         change = {k: v for k, v in r.change.items() if k in APPLICABLE}
         if not change or any(change == o["change"] for o in out):
             continue
-        out.append({"text": f"{r.message.text(lang)} ({r.cost.text(lang)})", "change": change,
-                    "verdict": r.verdict, "total_bytes": r.total_bytes})
+        line = f"{r.message.text(lang)} ({r.cost.text(lang)})" + _login_note(change.get("model"), lang)
+        out.append({"text": line, "change": change, "verdict": r.verdict, "total_bytes": r.total_bytes})
     return out[:MAX_RECS]
+
+
+def _login_note(model_id: str | None, lang: str) -> str:
+    """A proposed model that is gated on the Hub is never proposed without saying it needs a login."""
+    entry = catalog.find(model_id) if model_id else None
+    return text("model.gated_short", lang) if entry is not None and entry.gated else ""
 
 
 def largest_model(cfg: RunConfig, p: RunPlan, lang: str = "en") -> dict:
@@ -272,7 +278,8 @@ def largest_model(cfg: RunConfig, p: RunPlan, lang: str = "en") -> dict:
     if found is None:
         return {"id": "", "md": text("model.largest_none", lang, where=where)}
     entry, e = found
-    md = text("model.largest", lang, where=where, id=entry.id, size=entry.size_label, gib=_gib(e.total_bytes))
+    md = text("model.largest", lang, where=where, id=entry.id, size=entry.size_label, gib=_gib(e.total_bytes)) \
+        + _login_note(entry.id, lang)
     current = catalog.find(cfg.model.name)
     if current is not None and current.hub_id == entry.hub_id:  # "embedded" is SmolLM2-135M-Instruct too
         return {"id": "", "md": md + text("model.largest_is_this", lang)}
