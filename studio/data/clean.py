@@ -397,9 +397,16 @@ def find_placeholders(rows: list[Row], name: str = "", author: str = "") -> Step
 
 
 def personal_data(rows: list[Row], mode: str = "flag") -> StepResult:
-    """flag: keep the row and list it; mask: replace with [EMAIL], [PHONE], ...; drop: remove the row."""
+    """flag: keep the row and list it; mask: replace with [EMAIL], [PHONE], ...; drop: remove the row.
+    Only rows with a digit or an @ can hold any, so only those are scanned."""
+    picked = set(_hits(rows, pii.MAYBE))
+    if not picked:
+        return StepResult(rows)
     kept, removed, changed, flagged = [], [], [], []
-    for r in rows:
+    for i, r in enumerate(rows):
+        if i not in picked:
+            kept.append(r)
+            continue
         kinds: list[str] = []
 
         def scan(s: str) -> str:
