@@ -402,3 +402,12 @@ def test_the_model_tab_never_proposes_a_gated_model_without_the_login(monkeypatc
     for rec in big["recommendations"]:
         entry = catalog.find(rec["change"].get("model", ""))
         assert entry is None or not entry.gated or "needs a Hugging Face Hub login" in rec["text"]
+
+
+def test_a_label_column_of_categories_is_not_read_as_good_or_bad(tmp_path):
+    rows = [{"prompt": f"Where is my parcel {i}?", "completion": f"It ships in {i + 1} days.",
+             "label": ["shipping", "billing", 3][i % 3]} for i in range(6)]
+    m = detect(read_file(jsonl(tmp_path / "categories.jsonl", rows)))
+    assert m.kind == "instruction" and m.label == ""
+    report = clean_file(tmp_path / "categories.jsonl", tmp_path / "o.jsonl", options=CleanOptions(near_dup=False))
+    assert report["output_rows"] == 6 and report["removed"].get("labelled_bad", 0) == 0
