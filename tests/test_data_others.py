@@ -274,7 +274,7 @@ def test_too_long_rows_are_dropped_or_truncated_and_the_reason_says_how_to_keep_
                                    {"role": "assistant", "content": "short answer " + str(i)}]}, i + 1)
             for i in range(200)]
     rows.append(make_row({"messages": [{"role": "user", "content": "long"},
-                                       {"role": "assistant", "content": "word " * 400}]}, 201))
+                                       {"role": "assistant", "content": "word " * 1500}]}, 201))
     dropped = clean(rows, CleanOptions(near_dup=False, dedup=False), tiny)
     assert dropped.cutoff is not None and dropped.cutoff_len == MIN_CUTOFF and len(dropped.rows) == 200
     why = dropped.removed[0].detail
