@@ -47,7 +47,8 @@ def read_jsonl_tolerant(path: str | Path) -> list[dict]:
     if not p.is_file():
         return []
     out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
+    # Split on line feeds only: splitlines() also splits on U+2028 and the like, which JSON strings may hold.
+    for line in p.read_text(encoding="utf-8").split("\n"):
         try:
             out.append(json.loads(line))
         except ValueError:

@@ -199,6 +199,44 @@ def plan(cfg: RunConfig, hw: dict | None = None, *, with_recommendations: bool =
     return p
 
 
+def target_hardware(target: str | None, hw: dict | None = None) -> dict:
+    """The hardware a plan is for: this machine ("auto"), or a GPU of that many GiB ("24")."""
+    if target in ("", "auto", None):
+        return hardware.detect() if hw is None else hw
+    try:
+        gib = float(target)
+    except ValueError:
+        raise StudioError("model.error.target", value=str(target)) from None
+    return hardware.described_gpu(gib)
+
+
+MIN_LENGTH = 128  # the shortest sequence length asked about: below it no cutoff is worth choosing
+
+
+def longest_fitting_length(cfg: RunConfig, hw: dict | None = None, ceiling: int = 131072) -> int | None:
+    """The longest sequence length (tokens per row) this run fits in memory with, per the plan, to a
+    multiple of 64 (`ceiling` when even that fits); gradient checkpointing on "auto" is turned on where
+    it is needed, as starting the run would. None when the plan cannot size the run (an unknown model,
+    no known capacity) or when even MIN_LENGTH does not fit: then memory is no bound on the cutoff, and
+    the Model tab says what to change."""
+    hw = hardware.detect() if hw is None else hw
+    probe = copy.deepcopy(cfg)
+
+    def fits(n: int) -> bool | None:
+        probe.training.max_length = n
+        return plan(probe, hw, with_recommendations=False, with_duration=False).fits
+
+    if not fits(MIN_LENGTH):  # False, or None when unknown
+        return None
+    if fits(ceiling):
+        return ceiling
+    lo, hi = MIN_LENGTH // 64, ceiling // 64  # in steps of 64 tokens: lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid * 64) else (lo, mid)
+    return lo * 64
+
+
 def _dims(name: str):
     from studio.models.catalog import resolve_dims
 

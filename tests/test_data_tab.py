@@ -210,7 +210,7 @@ def test_use_for_training_sets_ctx_data_with_a_readable_train_file(tmp_path, hom
     assert out["ok"], out["error"]
     assert out.get("clean") is True and "cleaned again" in out["use_md"]
     data = out["data"]
-    assert set(data) == {"train_file", "eval_file", "format", "rows"} and data["format"] == "sft"
+    assert set(data) == {"train_file", "eval_file", "format", "rows", "zh_share"} and data["format"] == "sft"
     folder = Path(data["train_file"]).parent
     # in the session's own folder: no other session replaces or lists it (tests/test_security.py)
     assert folder.parent == home / "sessions" / "s" / "datasets" and folder.name.startswith("company_policy_zh-")

@@ -97,6 +97,20 @@ def test_tab_modules_stay_thin():
 
 # ---- the device arbiter ----------------------------------------------------------------------------
 
+def test_every_data_file_under_studio_ships_with_the_package():
+    """A file the code reads next to itself (studio/locales/*.yaml, studio/data/columns.yaml, ...) is package
+    data in pyproject.toml, or an installed studio cannot start."""
+    import tomllib
+
+    config = tomllib.loads((STUDIO.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["studio"]
+    shipped = {p for pattern in patterns for p in STUDIO.glob(pattern)}
+    data = {p for p in STUDIO.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+            and "__pycache__" not in p.parts}
+    assert data, "no data files found: the scan is broken"
+    assert not data - shipped, sorted(str(p.relative_to(STUDIO)) for p in data - shipped)
+
+
 def test_training_and_generation_never_hold_the_device_together():
     arbiter, holders, overlaps = DeviceArbiter(), [], []
     lock = threading.Lock()

@@ -137,7 +137,7 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
         ("drop_near_duplicates", o.near_dup, lambda rs: drop_near_duplicates(rs, o.near_dup_threshold)),
         ("split_blocks", is_text and cutoff_len > 0, lambda rs: split_blocks(rs, tokenizer, cutoff_len)),
         ("drop_too_long", not is_text and (cutoff_len > 0 or tokenizer is None and o.cutoff_len != 0),
-         lambda rs: drop_too_long(rs, tokenizer, cutoff_len, counter, o.too_long)),
+         lambda rs: drop_too_long(rs, tokenizer, cutoff_len, counter, o.too_long, _limit(o))),
     ]
     removed, changed, flagged = [], [], []
     documents = len(rows)
@@ -170,15 +170,19 @@ def clean(rows: list[Row], options: CleanOptions | None = None, tokenizer=None,
                        choice, text_counts)
 
 
+def _limit(o: CleanOptions) -> int | None:
+    """The longest row the model reads and memory holds, when known: no cutoff can keep a longer one whole."""
+    return min([x for x in (o.context_len, o.memory_len) if x and x > 0], default=None)
+
+
 def _resolve_cutoff(o: CleanOptions, lengths: list[int] | None, is_text: bool) -> tuple[int, CutoffChoice | None]:
     """The cutoff to apply. Set in the options: that one. Open (None): for SFT and DPO rows, the one that
     keeps 99% of them whole within the model and memory limits; for plain text, the block length
     (the trainer's default, within the same limits). Without lengths in tokens it cannot be chosen: 0."""
     if o.cutoff_len is not None:
         return o.cutoff_len, None
-    limits = [x for x in (o.context_len, o.memory_len) if x and x > 0]
     if is_text:
-        return min([DEFAULT_BLOCK, *limits]), None
+        return min(DEFAULT_BLOCK, _limit(o) or DEFAULT_BLOCK), None
     if lengths is None:
         return 0, None
     choice = choose_cutoff(lengths, o.context_len, o.memory_len)
@@ -393,9 +397,16 @@ def find_placeholders(rows: list[Row], name: str = "", author: str = "") -> Step
 
 
 def personal_data(rows: list[Row], mode: str = "flag") -> StepResult:
-    """flag: keep the row and list it; mask: replace with [EMAIL], [PHONE], ...; drop: remove the row."""
+    """flag: keep the row and list it; mask: replace with [EMAIL], [PHONE], ...; drop: remove the row.
+    Only rows with a digit or an @ can hold any, so only those are scanned."""
+    picked = set(_hits(rows, pii.MAYBE))
+    if not picked:
+        return StepResult(rows)
     kept, removed, changed, flagged = [], [], [], []
-    for r in rows:
+    for i, r in enumerate(rows):
+        if i not in picked:
+            kept.append(r)
+            continue
         kinds: list[str] = []
 
         def scan(s: str) -> str:
@@ -497,11 +508,13 @@ def split_blocks(rows: list[Row], tokenizer, block_len: int = DEFAULT_BLOCK) -> 
     return StepResult(out, changed=changed)
 
 
-def drop_too_long(rows: list[Row], tokenizer, cutoff_len: int = 2048, counter=None, mode: str = "drop") -> StepResult:
+def drop_too_long(rows: list[Row], tokenizer, cutoff_len: int = 2048, counter=None, mode: str = "drop",
+                  limit: int | None = None) -> StepResult:
     """SFT and DPO rows over the cutoff in tokens: removed (`drop`), or kept and flagged for training to
     truncate (`truncate`). Only rows whose upper bound reaches the cutoff are tokenized (see tokens.py);
     `counter` carries the template skeletons and counts from earlier calls. Plain text is never dropped
-    for its length (see split_blocks)."""
+    for its length (see split_blocks). A removed row's reason says how to keep it: a higher cutoff, or,
+    past `limit` (what the model reads and memory holds), truncating."""
     if tokenizer is None:
         return StepResult(rows, note=Msg("data.note.no_tokenizer"))
     from studio.data.tokens import TokenCounter
@@ -521,7 +534,9 @@ def drop_too_long(rows: list[Row], tokenizer, cutoff_len: int = 2048, counter=No
                 flagged.append({"number": r.number, "reason": "truncated", "detail": str(detail),
                                 "message": detail.to_dict()})
             else:
-                removed.append(Removed(r, "too_long", Msg("data.detail.too_long", tokens=r.tokens, cutoff=cutoff_len)))
+                why = Msg("data.detail.too_long_limit", tokens=r.tokens, limit=limit, cutoff=cutoff_len) \
+                    if limit and r.tokens > limit else Msg("data.detail.too_long", tokens=r.tokens, cutoff=cutoff_len)
+                removed.append(Removed(r, "too_long", why))
         else:
             kept.append(r)
     return StepResult(kept, removed, flagged=flagged)

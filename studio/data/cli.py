@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tokenizer to measure lengths with: 'embedded' (default), a model folder, or 'none'")
     parser.add_argument("--cutoff-len", type=int, default=None,
                         help=_help(CleanOptions, "cutoff_len") + " Default: chosen from the data and the model.")
+    parser.add_argument("--config", metavar="RUN.yaml",
+                        help="the run to choose the cutoff for: it stays within what fits in memory per its run plan "
+                             "(default: the defaults for the --tokenizer model on this machine)")
     parser.add_argument("--too-long", choices=TOO_LONG_MODES, default="drop", help=_help(CleanOptions, "too_long"))
     parser.add_argument("--fill-name", default="", help=_help(CleanOptions, "fill_name"))
     parser.add_argument("--fill-author", default="", help=_help(CleanOptions, "fill_author"))
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         from studio.data.cutoff import model_context_length
 
         options.context_len = model_context_length(name, tokenizer)
+        options.memory_len = memory_bound(name, args.config)
     try:
         report = clean_file(args.input, args.out, args.report, mapping, options, tokenizer, name, mix, args.eval_out,
                             args.sheet)
@@ -95,6 +99,22 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(args.out)
     return 0
+
+
+def memory_bound(model: str | None, config: str | None = None) -> int | None:
+    """Tokens per row that fit in memory per the run plan of `config` (a run's YAML), or of the default run
+    of `model` on this machine; None when the plan cannot size it (a tokenizer folder without a model)."""
+    from studio.config import RunConfig
+    from studio.errors import StudioError
+    from studio.plan import longest_fitting_length
+
+    cfg = RunConfig.load(config) if config else RunConfig()
+    if not config:
+        cfg.model.name = model or "embedded"
+    try:
+        return longest_fitting_length(cfg)
+    except StudioError:
+        return None
 
 
 def _mapping(args) -> Mapping:

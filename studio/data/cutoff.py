@@ -2,8 +2,8 @@
 
 `choose_cutoff` is a pure function of the rows' token lengths, the model's context length and an
 optional upper bound in tokens (what fits in memory per the run plan; None when unknown). It covers
-at least `coverage` of the rows (99% by default) when the limits allow, and says what a higher or
-lower cutoff would cost, as catalog messages. `model_context_length` reads the model's context from
+at least `coverage` of the rows (99% by default) when the limits allow, never goes under MIN_CUTOFF
+unless they say so, and says what a higher or lower cutoff would cost, as catalog messages. `model_context_length` reads the model's context from
 its config (a local folder's config.json, or the Hub's config.json already in the local cache)
 without loading weights.
 """
@@ -18,7 +18,11 @@ from pathlib import Path
 from studio.messages import Msg
 
 COVERAGE = 0.99
-MIN_CUTOFF = 128
+# The cutoff only removes (or truncates) rows; training reads short rows whole whatever it is. Under this
+# many tokens a row costs so little memory and time that removing it saves nothing worth a lost row, so the
+# chosen cutoff is never lower (unless the model or memory is). It also spares measuring short rows:
+# a row whose UTF-8 size is under the cutoff cannot reach it (tokens.py).
+MIN_CUTOFF = 512
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
@@ -32,7 +36,7 @@ class CutoffChoice:
 
 
 def _round_up(n: int) -> int:
-    """A round number of tokens: a multiple of 64 under 1024, of 256 above."""
+    """A round number of tokens, at least MIN_CUTOFF: a multiple of 64 up to 1024, of 256 above."""
     step = 64 if n <= 1024 else 256
     return max(MIN_CUTOFF, step * math.ceil(n / step))
 
@@ -64,8 +68,8 @@ def choose_cutoff(lengths: list[int], context_len: int | None, upper_bound: int 
     covered = 1 - over / n
     msgs.insert(0, Msg("data.cutoff.chosen", cutoff=cutoff, share=_share(n - over, n), longest=ordered[-1],
                        n=over))
-    lower = _round_up(cutoff // 2) if cutoff // 2 >= MIN_CUTOFF else 0
-    if lower and lower < cutoff:
+    lower = _round_up(cutoff // 2)  # half, or MIN_CUTOFF: the lowest this function ever proposes
+    if lower < cutoff:
         over_lower = sum(1 for x in ordered if x > lower)
         msgs.append(Msg("data.cutoff.lower", cutoff=lower, n=over_lower, share=_share(over_lower, n)))
     if over and (not limit or cutoff < limit):

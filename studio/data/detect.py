@@ -34,6 +34,7 @@ with open(Path(__file__).with_name("columns.yaml"), encoding="utf-8") as _f:
 SYNONYMS: dict[str, list[str]] = _COLUMNS["synonyms"]
 ROLE_ALIASES: dict[str, str] = _COLUMNS["roles"]
 _TRUE = {str(x) for x in _COLUMNS["true"]}
+_FALSE = {str(x) for x in _COLUMNS["false"]}
 
 
 @dataclass
@@ -137,6 +138,9 @@ def detect(table: Table) -> Mapping:
     m.thinking = pick("thinking")
     m.response = pick("response")
     m.label = pick("label")
+    if m.label and not _looks_like_labels(table, m.label):  # a class or a category, not a verdict on the answer
+        taken.discard(m.label)
+        m.label = ""
     if m.messages and m.label:  # the answer is the conversation's last turn, not a column
         for name in ("prompt", "input", "response", "thinking", "history"):
             taken.discard(getattr(m, name))
@@ -170,6 +174,22 @@ def detect(table: Table) -> Mapping:
         if name not in uses:
             setattr(m, name, "")
     return m
+
+
+def _looks_like_labels(table: Table, col: str, sample: int = 500) -> bool:
+    """Every value (of the first rows) says good or bad: true/false, 1/0, yes/no, good/bad, ... A column
+    named "label" that holds categories ("billing", 3) is not a verdict: reading it as one would set
+    aside every row whose category is not in the "good" list."""
+    for r in table.rows[:sample]:
+        v = r.get(col)
+        if isinstance(v, bool) or v is None:
+            continue
+        if isinstance(v, (int, float)) and v in (0, 1, -1):
+            continue
+        if isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE | {""}:
+            continue
+        return False
+    return True
 
 
 def _looks_like_messages(table: Table, col: str) -> bool:
@@ -235,7 +255,7 @@ def _maybe_json(v):
     """CSV and Excel cells can hold a JSON list of messages as text."""
     if isinstance(v, str) and v.lstrip()[:1] in ("[", "{"):
         try:
-            return json.loads(v)
+            return json.loads(v, strict=False)
         except json.JSONDecodeError:
             return v
     return v

@@ -8,8 +8,10 @@ The Data tab shows it under the report and the Model tab shows the same function
 
 from __future__ import annotations
 
+import functools
 import random
 import re
+from pathlib import Path
 
 from studio.data.rows import Row, texts
 from studio.messages import Msg
@@ -33,8 +35,13 @@ def chinese_share(rows: list[Row], sample: int = 2000, seed: int = 0) -> float:
     return sum(is_chinese("\n".join(texts(r.data))) for r in picked) / len(picked)
 
 
+_ZH = re.compile(r"(?<![a-z])zh(?![a-z])|chinese|\u4e2d\u6587", re.IGNORECASE)
+
+
 def speaks_chinese(languages) -> bool:
-    return any(str(x).strip().lower() in ("zh", "chinese") or str(x).lower().startswith("zh") for x in languages)
+    """A catalog entry's languages name Chinese: "zh", "zh-CN", "Chinese", or inside a note such as
+    "multilingual (zh included)"."""
+    return any(_ZH.search(str(x)) for x in languages)
 
 
 def language_advice(zh_share: float, model_name: str | None) -> Msg | None:
@@ -54,6 +61,41 @@ def language_advice(zh_share: float, model_name: str | None) -> Msg | None:
         return Msg("data.language.model_no_zh", share=f"{100 * zh_share:.0f}%", model=entry.id)
     bigger = [e for e in fits if e.params_b >= entry.params_b]
     best = min(bigger, key=lambda e: e.params_b) if bigger else max(fits, key=lambda e: e.params_b)
-    suggestion = Msg("data.language.suggest_gated" if "gated" in best.licence.lower() else "data.language.suggest",
+    suggestion = Msg("data.language.suggest_gated" if best.gated else "data.language.suggest",
                      model=best.id, size=best.size_label)
     return Msg("data.language.model_no_zh_try", share=f"{100 * zh_share:.0f}%", model=entry.id, suggestion=suggestion)
+
+
+def data_chinese_share(data: dict) -> float:
+    """The share of Chinese rows in the data chosen in the Data tab (ctx.data): the share it recorded, else
+    measured on its training file."""
+    if data.get("zh_share") is not None:
+        return float(data["zh_share"])
+    path = Path(str(data.get("train_file") or ""))
+    if not path.is_file():
+        return 0.0
+    return _file_share(str(path), path.stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_share(path: str, mtime: float) -> float:
+    from studio.data.read import read_file
+    from studio.errors import StudioError
+
+    try:
+        records = read_file(path).rows
+    except StudioError:
+        return 0.0
+    picked = records if len(records) <= 2000 else random.Random(0).sample(records, 2000)
+    return sum(is_chinese("\n".join(_strings(r))) for r in picked) / max(1, len(picked))
+
+
+def _strings(value) -> list[str]:
+    """Every string inside a record, at any depth."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []

@@ -241,13 +241,19 @@ def lines_of(text: str) -> list[str]:
     return lines
 
 
+def _loads(text: str):
+    """JSON as writers leave it: control characters (tab, form feed, vertical tab) raw inside a string
+    are kept rather than the whole record lost (strict JSON wants them escaped); cleaning strips them."""
+    return json.loads(text, strict=False)
+
+
 def _read_jsonl(text: str, name: str) -> Table:
     rows, numbers, skipped = [], [], []
     for i, line in enumerate(lines_of(text), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except json.JSONDecodeError as e:
             skipped.append({"number": i, "reason": "unparseable", "detail": Msg("data.detail.not_json", error=e.msg),
                             "raw": line[:500]})
@@ -267,7 +273,7 @@ def _read_jsonl(text: str, name: str) -> Table:
 
 def _read_json(text: str, name: str) -> Table:
     try:
-        obj = json.loads(text)
+        obj = _loads(text)
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" and text.lstrip().startswith("{"):  # one object per line: JSONL saved as .json
             return _read_jsonl(text, name)

@@ -367,6 +367,22 @@ def clean_options(values: dict) -> CleanOptions:
     return o
 
 
+def memory_bound(model: dict | None, hw: dict | None = None) -> int | None:
+    """Tokens per row that fit in memory for the run the Model tab describes (ctx.model: the model, method,
+    batch size, ... and the hardware it is planned for), per the run plan; the cutoff chosen from the data
+    stays within it. None when the plan cannot tell (a model it cannot size) or the run does not fit at all."""
+    from studio.config import RunConfig
+    from studio.engine.settings import with_model
+    from studio.plan import longest_fitting_length, target_hardware
+
+    model = model or {}
+    try:
+        cfg = RunConfig.from_dict(with_model({}, {"name": "embedded", **model}))
+        return longest_fitting_length(cfg, target_hardware(model.get("target"), hw))
+    except StudioError:
+        return None
+
+
 def _cutoff(value) -> int | None:
     """The cutoff field: empty (or "auto") = chosen from the data and the model; 0 = keep every row."""
     if value is None or str(value).strip().lower() in ("", "auto", "nan"):
@@ -414,7 +430,8 @@ def run_clean(state: dict, df, options: dict, model_name: str | None = "embedded
         report = build_report(table, mapping, state["converted"], result, o, tok_name or None, template=template)
         if tok_note:
             add_notes(report, [tok_note], first=True)
-        advice = language_advice(chinese_share(result.rows), model_name)
+        report["zh_share"] = round(chinese_share(result.rows), 3)
+        advice = language_advice(report["zh_share"], model_name)
         report["language_advice"] = advice.to_dict() if advice else None
         report["edited_rows"] = sorted(state["edits"])
         folder = session_dir(session)
@@ -512,8 +529,9 @@ def use_for_training(state: dict, df, options: dict, mix: dict, model_name: str 
     except Exception as e:  # noqa: BLE001
         return {"ok": False, "state": state, "error": _error(e, lang)}
     fmt = state["converted"].format
+    # zh_share: the Model tab says when the chosen model does not speak the data's language.
     data = {"train_file": str(folder / "train.jsonl"), "eval_file": eval_file, "format": fmt,
-            "rows": len(mixed.train)}
+            "rows": len(mixed.train), "zh_share": round(chinese_share(mixed.train), 3)}
     c = mixed.counts
     mixed_words = say("data.used.mixed", lang, general=c["general"], refusals=c["refusals"]) \
         if c["general"] or c["refusals"] else ""

@@ -85,6 +85,10 @@ def encode_lengths(tokenizer, texts: list[str]) -> list[int]:
     EOS is added: a rendered template already holds the ones the model sees (as TRL tokenizes it)."""
     if not texts:
         return []
+    unique = list(dict.fromkeys(texts))  # the same system prompt or instruction on many rows is tokenized once
+    if len(unique) < len(texts):
+        lengths = dict(zip(unique, encode_lengths(tokenizer, unique)))
+        return [lengths[t] for t in texts]
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
         encode = getattr(backend, "encode_batch_fast", backend.encode_batch)

@@ -22,6 +22,15 @@ from studio.messages import say
 METRIC_KEYS = ("exact_match", "contains", "rouge_l", "bleu", "perplexity")
 
 
+def read_prompts(path: Path) -> list[str]:
+    """One prompt a line. Lines end at line feeds only (studio.data.read.lines_of): a prompt holding U+2028
+    or a form feed stays one prompt."""
+    from studio.data.read import decode_bytes, lines_of
+
+    text, _ = decode_bytes(path.read_bytes(), path.name)
+    return [line.strip() for line in lines_of(text) if line.strip()]
+
+
 def _help(name: str) -> str:
     return say(f"eval.cli.help.{name}").replace("%", "%%")  # argparse formats help with %
 
@@ -88,7 +97,7 @@ def run(args) -> int:
         path = Path(args.edge_cases)
         if not path.is_file():
             raise StudioError("eval.error.no_edge_file", path=str(path))
-        prompts = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        prompts = read_prompts(path)
         edge = run_to_end(edge_case_steps(pair, prompts, settings, is_busy=not_busy), show)
         update_eval(run_dir, edge_cases=edge)
         result["edge_cases"] = edge["items"]

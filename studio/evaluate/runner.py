@@ -8,6 +8,7 @@ import html
 import time
 from typing import Callable, Iterator
 
+from studio.data.read import lines_of
 from studio.engine.job import is_busy as training_busy
 from studio.errors import StudioError
 from studio.evaluate import report
@@ -113,7 +114,7 @@ def run_edge_cases(run_dir: str | None, prompts_text: str, max_new_tokens=128, t
     """The user's prompts, one a line, answered by both models with the arena's settings; saved to eval.json."""
     try:
         rd = _prepare(run_dir, lang, is_busy)
-        prompts = [line.strip() for line in (prompts_text or "").splitlines() if line.strip()][:MAX_EDGE_CASES]
+        prompts = [line.strip() for line in lines_of(prompts_text or "") if line.strip()][:MAX_EDGE_CASES]
         if not prompts:
             raise StudioError("compare.no_edge")
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}

@@ -44,6 +44,11 @@ class CatalogEntry:
         return say(f"catalog.kind_note.{self.kind}", lang)
 
     @property
+    def gated(self) -> bool:
+        """The Hub asks for a login and an accepted licence before it hands out the weights."""
+        return "gated" in self.licence.lower()
+
+    @property
     def size_label(self) -> str:
         b = self.params_b
         return f"{b * 1000:.0f}M" if b < 1 else f"{b:g}B"

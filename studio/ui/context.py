@@ -12,7 +12,7 @@ import gradio as gr
 
 @dataclass
 class Context:
-    data: gr.State  # {"train_file": path, "eval_file": path or "", "format": "sft"|"preference"|"text", "rows": n}
+    data: gr.State  # {"train_file", "eval_file" (or ""), "format": "sft"|"preference"|"text", "rows": n, "zh_share"}
     model: gr.State  # {"name", "method", "precision", "batch_size", "max_length", "gradient_checkpointing", "lora_rank", "verdict"}
     run: gr.State  # {"run_dir": path} the run picked for comparing and exporting
     is_space: bool = False

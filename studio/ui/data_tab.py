@@ -20,8 +20,9 @@ from studio import messages, paths, workspace
 from studio.data.clean import PII_MODES, TOO_LONG_MODES, CleanOptions
 from studio.data.detect import KINDS, Mapping
 from studio.data.report_view import column_widths
-from studio.data.session import (PARTS, PARTS_OF_KIND, _safe_name, choose_sheet, load_data, merge_edits, new_state,
-                                 preview_count, remap, restore, run_clean, sample_choices, saved_part, show_preview,
+from studio.data.session import (PARTS, PARTS_OF_KIND, _safe_name, choose_sheet, load_data, memory_bound,
+                                 merge_edits, new_state, preview_count, remap, restore, run_clean, sample_choices,
+                                 saved_part, show_preview,
                                  upload_hint, use_for_training)
 from studio.data.split_mix import MixOptions
 from studio.errors import StudioError
@@ -318,9 +319,13 @@ def build(ctx) -> dict:
                 download_report: gr.DownloadButton(value=servable(res["report_file"], session), visible=True),
                 count_md: preview_count(res["state"], lang)}
 
+    def options_of(values: dict) -> dict:
+        # The cutoff chosen from the data stays within what fits in memory for the Model tab's run.
+        return {**{n: values[c] for n, c in option_inputs.items()}, "memory_len": memory_bound(values[ctx.model])}
+
     def on_clean(values: dict, request: gr.Request, progress=gr.Progress()):
         lang, session = lang_of(request), _session(request)
-        opts = {n: values[c] for n, c in option_inputs.items()}
+        opts = options_of(values)
         res = run_clean(values[state], values[preview], opts, model_name_of(values[ctx.model]), lang, session,
                         progress=lambda f, desc: progress(f, desc=desc))
         remember(res["state"], request, options=opts, cleaned=res["ok"])
@@ -331,7 +336,7 @@ def build(ctx) -> dict:
 
     def on_use(values: dict, request: gr.Request, progress=gr.Progress()):
         lang, session = lang_of(request), _session(request)
-        opts = {n: values[c] for n, c in option_inputs.items()}
+        opts = options_of(values)
         mix = {n: values[c] for n, c in mix_inputs.items()}
         res = use_for_training(values[state], values[preview], opts, mix, model_name_of(values[ctx.model]), lang,
                                session, progress=lambda f, desc: progress(f, desc=desc))
@@ -347,8 +352,9 @@ def build(ctx) -> dict:
                   [state, error_md, count_md, use_md, files, ctx.data, *report_outputs],
                   concurrency_limit=2, concurrency_id="data-clean")
 
-    # The cutoff no longer follows the Model tab's sequence length: left empty, it is chosen from the data
-    # and the model (studio.data.cutoff), and the report says what a higher or lower one costs.
+    # The cutoff no longer follows the Model tab's sequence length: left empty, it is chosen from the data,
+    # the model's context and what fits in memory (studio.data.cutoff), and the report says what a higher
+    # or lower one costs.
 
     return {"upload": upload, "sample": sample, "kind": kind, "parts": parts, "preview": preview, "clean": clean_btn,
             "use": use_btn, "sheet": sheet, "report": report_md, "plot": plot, "rows": rows_table, "state": state}

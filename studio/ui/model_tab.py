@@ -22,12 +22,13 @@ import pandas as pd
 
 from studio import hardware, memory, workspace
 from studio.config import RunConfig
+from studio.data.language import data_chinese_share, language_advice
 from studio.errors import StudioError, error_text
 from studio.messages import Msg
 from studio.units import count_text
 from studio.models import catalog
 from studio.models.loading import needs_remote_code
-from studio.plan import RunPlan, plan
+from studio.plan import RunPlan, plan, target_hardware
 from studio.plan import largest_model as largest_fitting
 from studio.space import check_model_name
 from studio.policy import remote_code_refusal, safe_mode
@@ -145,7 +146,7 @@ def model_notes(name: str, dims: memory.ModelDims, source: str, entry, lang: str
                  text("model.kind_note", lang, kind=text("model.kind." + entry.kind, lang), note=entry.kind_note(lang))]
         if entry.needs_remote_code:
             lines.append(_remote_code_note(lang))
-        if "gated" in entry.licence.lower():
+        if entry.gated:
             lines.append(text("model.gated", lang))
         return "\n\n".join(lines)
     folder = source.startswith("folder:")
@@ -193,17 +194,6 @@ def catalog_choices() -> list[tuple[str, str]]:
 
 def hardware_md(hw: dict, lang: str = "en") -> str:
     return text("model.hw", lang, summary=hardware.summary_line(hw, lang))
-
-
-def target_hardware(target: str, hw: dict) -> dict:
-    """The hardware the plan is for: this machine, or a GPU of the chosen size."""
-    if target in ("", "auto", None):
-        return hw
-    try:
-        gib = float(target)
-    except ValueError:
-        raise StudioError("model.error.target", value=str(target)) from None
-    return hardware.described_gpu(gib)
 
 
 def settings_config(s: dict, base: dict | None = None) -> RunConfig:
@@ -271,9 +261,15 @@ def recommendations(p: RunPlan, lang: str = "en") -> list[dict]:
         change = {k: v for k, v in r.change.items() if k in APPLICABLE}
         if not change or any(change == o["change"] for o in out):
             continue
-        out.append({"text": f"{r.message.text(lang)} ({r.cost.text(lang)})", "change": change,
-                    "verdict": r.verdict, "total_bytes": r.total_bytes})
+        line = f"{r.message.text(lang)} ({r.cost.text(lang)})" + _login_note(change.get("model"), lang)
+        out.append({"text": line, "change": change, "verdict": r.verdict, "total_bytes": r.total_bytes})
     return out[:MAX_RECS]
+
+
+def _login_note(model_id: str | None, lang: str) -> str:
+    """A proposed model that is gated on the Hub is never proposed without saying it needs a login."""
+    entry = catalog.find(model_id) if model_id else None
+    return text("model.gated_short", lang) if entry is not None and entry.gated else ""
 
 
 def largest_model(cfg: RunConfig, p: RunPlan, lang: str = "en") -> dict:
@@ -283,7 +279,8 @@ def largest_model(cfg: RunConfig, p: RunPlan, lang: str = "en") -> dict:
     if found is None:
         return {"id": "", "md": text("model.largest_none", lang, where=where)}
     entry, e = found
-    md = text("model.largest", lang, where=where, id=entry.id, size=entry.size_label, gib=_gib(e.total_bytes))
+    md = text("model.largest", lang, where=where, id=entry.id, size=entry.size_label, gib=_gib(e.total_bytes)) \
+        + _login_note(entry.id, lang)
     current = catalog.find(cfg.model.name)
     if current is not None and current.hub_id == entry.hub_id:  # "embedded" is SmolLM2-135M-Instruct too
         return {"id": "", "md": md + text("model.largest_is_this", lang)}
@@ -304,13 +301,25 @@ def model_context(s: dict, p: RunPlan | None) -> dict:
             "needs_remote_code": needs_remote_code(s["model"])}
 
 
-def evaluate(settings: dict, lang: str = "en", hw: dict | None = None, base: dict | None = None) -> dict:
-    """Everything the tab shows for these settings. Keys: ok, settings, hardware_md, plan, and either error (one
-    plain sentence) or verdict, verdict_md, figure, components_md, notes_md, recommendations, recs_md, largest,
-    model_ctx. `base`: the Train tab's config (stage and data), so both tabs plan the same run."""
+def language_md(model: str, data: dict | None, lang: str = "en") -> str:
+    """A line under the verdict when the data chosen in the Data tab (ctx.data) is mostly Chinese and this
+    model's catalog entry does not list Chinese, naming one that does (studio.data.language), or ''."""
+    if not data:
+        return ""
+    advice = language_advice(data_chinese_share(data), model)
+    return f"⚠️ {advice.text(lang)}" if advice else ""
+
+
+def evaluate(settings: dict, lang: str = "en", hw: dict | None = None, base: dict | None = None,
+             data: dict | None = None) -> dict:
+    """Everything the tab shows for these settings. Keys: ok, settings, hardware_md, language_md, plan, and either
+    error (one plain sentence) or verdict, verdict_md, figure, components_md, notes_md, recommendations, recs_md,
+    largest, model_ctx. `base`: the Train tab's config (stage and data), so both tabs plan the same run; `data`:
+    the data chosen in the Data tab (ctx.data), for the language line."""
     s = normalise(settings)
     hw = hardware.detect() if hw is None else hw
-    out: dict = {"ok": False, "settings": s, "hardware_md": hardware_md(hw, lang)}
+    out: dict = {"ok": False, "settings": s, "hardware_md": hardware_md(hw, lang),
+                 "language_md": language_md(s["model"], data, lang)}
     try:
         check_model_name(s["model"])  # on a public Space: no folder outside the app's own (studio.paths.confine)
         dims, source, entry = resolve_model(s["model"])
@@ -401,6 +410,7 @@ def build(ctx) -> dict:
 
         with gr.Column(scale=3, min_width=480):
             verdict = gr.Markdown(elem_id="model-verdict")
+            lang_md = gr.Markdown(elem_id="model-language")
             plot = gr.Plot(show_label=False, elem_id="model-plot")
             recs_md = gr.Markdown(elem_id="model-recs")
             rec_btns = [gr.Button(visible=False, size="sm", elem_id=f"model-rec-{i}") for i in range(MAX_RECS)]
@@ -416,7 +426,7 @@ def build(ctx) -> dict:
         return dict(zip(SETTING_NAMES, values))
 
     def view(res: dict) -> dict:
-        out = {verdict: res["verdict_md"], hw_md: res["hardware_md"]}
+        out = {verdict: res["verdict_md"], hw_md: res["hardware_md"], lang_md: res["language_md"]}
         if not res["ok"]:
             out.update({plot: gr.Plot(value=None, visible=False), recs_md: "", recs_state: [], largest_md: "", largest_state: "",
                         largest_btn: gr.Button(visible=False), parts_md: "", notes_md: ""})
@@ -431,24 +441,25 @@ def build(ctx) -> dict:
             out[b] = gr.Button(recs[i]["text"], visible=True) if i < len(recs) else gr.Button(visible=False)
         return out
 
-    outputs = [verdict, hw_md, plot, recs_md, recs_state, largest_md, largest_state, largest_btn, parts_md, notes_md,
+    outputs = [verdict, lang_md, hw_md, plot, recs_md, recs_state, largest_md, largest_state, largest_btn, parts_md, notes_md,
                ctx.model, *rec_btns]
 
     def on_change(model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v,
-                  request: gr.Request):
+                  data, request: gr.Request):
         s = settings_of((model, target_v, method_v, precision_v, batch_v, accum_v, length_v, gc_v, rank_v, optimizer_v))
-        return view(evaluate(s, lang_of(request)))
+        return view(evaluate(s, lang_of(request), data=data))
 
-    # On every change of any control (an estimate takes about a millisecond); the page's first view is restore's.
-    gr.on([c.change for c in controls], on_change, controls, outputs, trigger_mode="always_last",
-          show_progress="hidden")
+    # On every change of any control or of the data chosen in the Data tab (an estimate takes about a
+    # millisecond); the page's first view is restore's.
+    gr.on([*(c.change for c in controls), ctx.data.change], on_change, [*controls, ctx.data], outputs,
+          trigger_mode="always_last", show_progress="hidden")
 
     def restore(ws: dict, lang: str, session: str) -> dict:
         """The page opens: this browser's last settings (its workspace), and their verdict."""
         s = normalise(ws.get("model") or {})
-        if s["model"] not in {v for _, v in catalog_choices()} and not s["model"]:
+        if not s["model"]:
             s["model"] = default_settings()["model"]
-        return {**{c: s[n] for n, c in zip(SETTING_NAMES, controls)}, **view(evaluate(s, lang))}
+        return {**{c: s[n] for n, c in zip(SETTING_NAMES, controls)}, **view(evaluate(s, lang, data=ws.get("data")))}
 
     ctx.on_restore(restore, [*controls, *outputs])
 

@@ -183,7 +183,12 @@ def build(ctx, settings: dict, base: gr.State) -> None:
 
     tick.tick(on_tick, seen, [seen, queue_md, queue_table, entry, pick], show_progress="hidden",
               concurrency_limit=None)
-    ctx.on_load(on_tick, seen, [seen, queue_md, queue_table, entry, pick])
+    def restore(ws: dict, lang: str, session: str) -> dict:
+        """The page opens: the queue and the runs as they are now, in the reader's language."""
+        now = {"queue": list(queue_signature()), "runs": runs.run_names()}
+        return {seen: now, **queue_update(lang), pick: gr.Dropdown(choices=now["runs"])}
+
+    ctx.on_restore(restore, [seen, queue_md, queue_table, entry, pick])
 
     def named(values: dict) -> dict:
         return {n: values[c] for n, c in zip(names, comps)}
