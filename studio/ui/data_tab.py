@@ -27,6 +27,7 @@ from studio.data.split_mix import MixOptions
 from studio.errors import StudioError
 from studio.paths import SAMPLES_DIR
 from studio.ui.i18n import lang_of, t, text
+from studio.ui.priority import training_note
 
 TITLE = t("data.tab")
 
@@ -218,12 +219,13 @@ def build(ctx) -> dict:
     load_outputs = [state, error_md, info_md, mapping_col, work_col, kind, *parts.values(), label_mode, preview,
                     count_md, search, use_md, files, sheet, *report_outputs]
 
-    def on_upload(f, request: gr.Request):
+    def on_upload(f, request: gr.Request, progress=gr.Progress()):
         lang = lang_of(request)
         try:  # only gradio's upload folder on a public Space (studio.paths.confine)
             path = str(paths.confine(_file_path(f))) if f else None
         except StudioError as e:
             return {error_md: "⚠️ " + e.text(lang)}
+        progress(0, desc=text("data.reading", lang) + training_note(lang))
         return {**loaded_view(load_data(path, _session(request), lang), lang), sample: None}
 
     def on_sample(path, request: gr.Request):
@@ -283,7 +285,7 @@ def build(ctx) -> dict:
         lang, session = lang_of(request), _session(request)
         opts = {n: values[c] for n, c in option_inputs.items()}
         res = run_clean(values[state], values[preview], opts, model_name_of(values[ctx.model]), lang, session,
-                        progress=lambda f, desc: progress(f, desc=desc))
+                        progress=lambda f, desc: progress(f, desc=desc + training_note(lang)))
         return report_view(res, lang, session)
 
     clean_btn.click(on_clean, {state, preview, ctx.model, *option_inputs.values()},
@@ -294,7 +296,7 @@ def build(ctx) -> dict:
         opts = {n: values[c] for n, c in option_inputs.items()}
         mix = {n: values[c] for n, c in mix_inputs.items()}
         res = use_for_training(values[state], values[preview], opts, mix, model_name_of(values[ctx.model]), lang,
-                               session, progress=lambda f, desc: progress(f, desc=desc))
+                               session, progress=lambda f, desc: progress(f, desc=desc + training_note(lang)))
         if not res["ok"]:
             return {state: res["state"], error_md: res["error"], use_md: res["error"]}
         out = report_view(res, lang, session) if res.get("clean") else {state: res["state"], error_md: ""}
