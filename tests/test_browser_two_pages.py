@@ -1,11 +1,10 @@
 """Two people at once, in a real browser (issue 21): while one page trains (the tiny model, a long run),
-a second page votes on a blind round it generated before, uploads and cleans a file, and asks for another
-round. Nothing fails, each step answers, and a request the device cannot serve says why at once.
+a second page votes on a blind round it generated before, uploads a workbook of two sheets, chooses the
+second sheet and cleans it, and asks for another round. Nothing fails, each step answers, and a request the device cannot serve says why at once.
 
 The app is launched as `studio ui` launches it (studio.ui.launch: its queue and limits). How long each
 step waited is printed (tests do not hold wall-clock times; benchmarks do)."""
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from test_browser_train import ARGS, CHROMIUM, free_port
+from workbooks import two_sheets
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -48,13 +48,6 @@ def app_url(run_dir, tmp_path, monkeypatch):
     demo = launch(host="127.0.0.1", port=port, block=False)
     yield f"http://127.0.0.1:{port}"
     demo.close()
-
-
-def faq_file(path: Path, n: int = 40) -> Path:
-    rows = [{"question": f"How many days of leave does rule {i} give?", "answer": f"Rule {i} gives {i % 9 + 1} days."}
-            for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 LOOK_JS = """([selector, note]) => {
@@ -112,10 +105,10 @@ def test_a_second_page_works_while_the_first_trains(app_url, run_dir, tiny_model
             # for comparison: the same upload on a third page, with no run training
             third = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US").new_page()
             third.goto(app_url)
-            src = faq_file(tmp_path / "faq.jsonl")
+            src = two_sheets(tmp_path / "two.xlsx")  # sheets whose columns differ: the first is read
             timed(waits, "upload, nobody training", third,
                   lambda: third.locator("#data-upload input[type=file]").set_input_files(str(src)),
-                  "#data-preview-count", "of 40")
+                  "#data-preview-count", "of 50")
 
             # the first person starts a long run of the tiny model (the smoke recipe's data, many steps)
             trainer.goto(app_url)
@@ -141,8 +134,16 @@ def test_a_second_page_works_while_the_first_trains(app_url, run_dir, tiny_model
             other.get_by_role("tab", name="1 · Data", exact=True).click()
             timed(waits, "upload", other,
                   lambda: other.locator("#data-upload input[type=file]").set_input_files(str(src)),
-                  "#data-preview-count", "of 40")
-            timed(waits, "clean", other, lambda: other.locator("#data-clean").click(), "#data-report", "40 rows in")
+                  "#data-preview-count", "of 50")
+            expect(other.locator("#data-info")).to_contain_text("Sheets left out (their columns differ): “Second”")
+
+            def choose_second():
+                other.locator("#data-sheet input").click()
+                other.get_by_role("option", name="“Second” (70 rows)", exact=True).click()
+
+            timed(waits, "choose a sheet", other, choose_second, "#data-preview-count", "of 70")
+            timed(waits, "clean", other, lambda: other.locator("#data-clean").click(), "#data-report", "70 rows in")
+            expect(other.locator("#data-report")).to_contain_text("Sheets read: “Second” (70 rows).")
             other.get_by_role("tab", name="4 · Compare", exact=True).click()
             timed(waits, "ask while training", other, lambda: other.locator("#compare-ask").click(),
                   "#compare-status", say("engine.busy.training", "en"))

@@ -397,4 +397,4 @@ def test_the_wait_says_why_while_a_run_trains():
     finally:
         ARBITER.release_training(holder)
     src = (Path(dt.__file__)).read_text()
-    assert src.count("training_note(lang)") >= 3  # reading, cleaning and preparing say it
+    assert src.count("training_note(lang)") >= 4  # reading a file or a sheet, cleaning and preparing say it

@@ -212,8 +212,9 @@ def build(ctx) -> dict:
         out[count_md] = preview_count(st, lang) if res.get("ok") else ""
         if "sheets" in res or table is None:  # a new file or sheet: the choice of sheets, when the workbook's sheets differ
             names = res.get("sheets") or []
-            read = [s_["name"] for s_ in table.sheets if s_["read"]] if table is not None else []
-            out[sheet] = gr.Dropdown(names, value=next((n for n in names if n in read), None), visible=bool(names))
+            sheets = {s_["name"]: s_ for s_ in table.sheets} if table is not None else {}
+            out[sheet] = gr.Dropdown([(text("data.sheets.item", lang, name=n, rows=sheets[n]["rows"]), n) for n in names],
+                                     value=next((n for n in names if sheets[n]["read"]), None), visible=bool(names))
         return out
 
     load_outputs = [state, error_md, info_md, mapping_col, work_col, kind, *parts.values(), label_mode, preview,
@@ -237,9 +238,12 @@ def build(ctx) -> dict:
     upload.upload(on_upload, upload, [*load_outputs, sample])
     sample.input(on_sample, sample, [*load_outputs, upload])
 
-    def on_sheet(st, name, request: gr.Request):
+    def on_sheet(st, name, request: gr.Request, progress=gr.Progress()):
         lang = lang_of(request)
-        return loaded_view(choose_sheet(st, name, lang), lang) if name else {error_md: gr.skip()}
+        if not name:
+            return {error_md: gr.skip()}
+        progress(0, desc=text("data.reading", lang) + training_note(lang))
+        return loaded_view(choose_sheet(st, name, lang), lang)
 
     sheet.input(on_sheet, [state, sheet], load_outputs)
 
