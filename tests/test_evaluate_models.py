@@ -278,13 +278,15 @@ def test_a_round_is_judged_while_a_run_trains_and_a_new_one_says_why_not(tiny_ru
     rid = last.get("round")
     assert rid, last
     assert arena_mod.get_arena(tiny_run).pair is not None
+    votes = tiny_run / "votes.jsonl"
+    before = votes.read_text().count("\n") if votes.exists() else 0
     holder = object()
     ARBITER.claim_training(holder)  # a training run starts: the comparison models give their memory back
     try:
         assert arena_mod.get_arena(tiny_run).pair is None
         out = blind.vote(str(tiny_run), rid, "A", "voter-1")
         assert out["reveal"].startswith("**Revealed:**"), out
-        assert (tiny_run / "votes.jsonl").read_text().count("\n") == 1
+        assert votes.read_text().count("\n") == before + 1
         refused = list(blind.ask(str(tiny_run), "Another question?"))
         assert "training run is using the device" in refused[-1]["status"] and not refused[-1]["vote_ready"]
     finally:
