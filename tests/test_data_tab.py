@@ -408,3 +408,19 @@ def test_a_workbook_with_sheets_that_differ_offers_the_choice_and_the_report_nam
     both = ds.load_data(agreeing_sheets(tmp_path / "agree.xlsx"), session="s")
     assert both["ok"] and both["sheets"] == [] and len(both["state"]["converted"].rows) == 50
     assert "“Q1” (30 rows, numbered 1–30 here), “Q2” (20 rows, numbered 31–50 here)" in both["info_md"]
+
+
+def test_the_wait_says_why_while_a_run_trains():
+    from studio.device_arbiter import ARBITER
+    from studio.messages import say
+    from studio.ui.priority import training_note
+
+    assert training_note("en") == ""
+    holder = object()
+    ARBITER.claim_training(holder)
+    try:
+        assert training_note("en") == " · " + say("app.training_first", "en") and "训练" in training_note("zh")
+    finally:
+        ARBITER.release_training(holder)
+    src = (Path(dt.__file__)).read_text()
+    assert src.count("training_note(lang)") >= 4  # reading a file or a sheet, cleaning and preparing say it

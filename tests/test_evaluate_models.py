@@ -271,6 +271,37 @@ def test_one_shared_arena_per_run(tiny_run):
 
     first = arena_mod.get_arena(tiny_run, is_busy=lambda: False)
     assert arena_mod.get_arena(str(tiny_run)) is first  # every browser session gets the same model
-    assert first.run_dir == tiny_run and first.pair.model is not None
+    assert first.run_dir == tiny_run and first.pair is None  # the models load on the first generation
+    assert first.models().model is not None and first.pair is not None
+    rnd = first.start("hi")
+    arena_mod.free_models()  # what a training run's claim does: the memory back, the rounds kept
+    assert first.pair is None and first.public(rnd["round_id"]) == rnd and arena_mod.get_arena(tiny_run) is first
+    assert first.models().model is not None  # loaded again when needed
     arena_mod.close_arenas()
     assert arena_mod._arenas == {} and first.pair is None
+
+
+def test_a_round_is_judged_while_a_run_trains_and_a_new_one_says_why_not(tiny_run, monkeypatch):
+    from studio.device_arbiter import ARBITER
+    from studio.evaluate import arena as arena_mod
+    from studio.evaluate import blind
+
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(tiny_run.parent))  # a run the app lists
+    last = list(blind.ask(str(tiny_run), "Is this review positive? Great kettle."))[-1]
+    rid = last.get("round")
+    assert rid, last
+    assert arena_mod.get_arena(tiny_run).pair is not None
+    votes = tiny_run / "votes.jsonl"
+    before = votes.read_text().count("\n") if votes.exists() else 0
+    holder = object()
+    ARBITER.claim_training(holder)  # a training run starts: the comparison models give their memory back
+    try:
+        assert arena_mod.get_arena(tiny_run).pair is None
+        out = blind.vote(str(tiny_run), rid, "A", "voter-1")
+        assert out["reveal"].startswith("**Revealed:**"), out
+        assert votes.read_text().count("\n") == before + 1
+        refused = list(blind.ask(str(tiny_run), "Another question?"))
+        assert "training run is using the device" in refused[-1]["status"] and not refused[-1]["vote_ready"]
+    finally:
+        ARBITER.release_training(holder)
+        arena_mod.close_arenas()

@@ -431,13 +431,12 @@ def _workbook_table(name: str, sheets: list[_Sheet], kind: str, chosen_name: str
             for s in sheets]
     if len(read) == 1:
         return Table(chosen.rows, chosen.header, chosen.numbers, kind, "row", sheets=info)
-    rows, numbers = [], []
+    rows: list[dict] = []
     for s in read:
-        entry = next(e for e in info if e["name"] == s.name and e["read"])
+        entry = next(e for e in info if e["name"] == s.name)
         entry["first"], entry["last"] = len(rows) + 1, len(rows) + len(s.rows)
         rows += s.rows
-    numbers = list(range(1, len(rows) + 1))
-    return Table(rows, chosen.header, numbers, kind, "item", sheets=info)
+    return Table(rows, chosen.header, list(range(1, len(rows) + 1)), kind, "item", sheets=info)
 
 
 def sheet_notes(table: Table) -> list[Msg]:

@@ -8,7 +8,9 @@ nothing can be inferred from them either. `vote()` writes the record to the run'
 and only then returns the reveal.
 
 One `Arena` per run, shared by every browser session (`get_arena(run_dir)`): one model in memory, and
-votes from several people land in the same file.
+votes from several people land in the same file. The rounds outlive the model: a training run takes the
+memory back (`free_models`), and a round generated before it can still be voted on while it trains; the
+model loads again for the next generation.
 """
 
 from __future__ import annotations
@@ -88,12 +90,14 @@ class Round:
 class Arena:
     """Blind rounds for one run. Thread-safe: many sessions call it at once."""
 
-    def __init__(self, pair: ModelPair, run_dir: str | Path | None = None, *,
+    def __init__(self, pair: ModelPair | None, run_dir: str | Path | None = None, *,
                  is_busy: Callable[[], bool] | None = None, rng: random.Random | None = None,
-                 settings: GenerationSettings | None = None):
-        self.pair = pair
-        self.run_dir = Path(run_dir or pair.run_dir or ".")
+                 settings: GenerationSettings | None = None, device: str | None = None):
+        self.pair = pair  # None until the first generation needs it, and again once freed for training
+        self.run_dir = Path(run_dir or (pair.run_dir if pair else None) or ".")
         self.is_busy = is_busy
+        self.device = device
+        self._load_lock = threading.Lock()
         # SystemRandom: side assignment is unpredictable even to someone who saw earlier rounds.
         self.rng = rng or random.SystemRandom()
         self.settings = settings or GenerationSettings()
@@ -132,7 +136,7 @@ class Arena:
         try:
             with device_turn(self.is_busy):
                 order = (rnd.sides["A"], rnd.sides["B"])
-                for a, b in stream_pair(self.pair, rnd.messages, rnd.settings, order):
+                for a, b in stream_pair(self.loaded_pair(), rnd.messages, rnd.settings, order):
                     rnd.answers = {"A": a, "B": b}
                     yield rnd.public()
             rnd.done = True
@@ -148,6 +152,21 @@ class Arena:
 
     def public(self, round_id: str) -> dict:
         return self._get(round_id).public()
+
+    # ---- the models ------------------------------------------------------------------------------
+    def loaded_pair(self) -> ModelPair:
+        """The two models, loaded when first needed (seconds to minutes); hold `device_turn()` around it.
+        Loading one run's models frees every other run's: only one pair is kept in memory."""
+        with self._load_lock:
+            if self.pair is None:
+                free_models(keep=self)
+                self.pair = load_pair(self.run_dir, device=self.device)
+            return self.pair
+
+    def models(self) -> ModelPair:
+        """`loaded_pair()` for work that takes its own device turns (the checks): waits for a turn to load."""
+        with device_turn(self.is_busy):
+            return self.loaded_pair()
 
     def _get(self, round_id: str) -> Round:
         with self._lock:
@@ -236,30 +255,38 @@ _arenas_lock = threading.Lock()
 
 
 def get_arena(run_dir: str | Path, *, is_busy: Callable[[], bool] | None = None, device: str | None = None) -> Arena:
-    """The run's arena, loading its model on first use (seconds to minutes, depending on the model).
-    Only one run's model is kept: opening another run frees the previous one."""
+    """The run's arena, shared by every session. Cheap: its models load on the first generation (and the
+    rounds, the votes and the tally need none, so judging goes on while a run trains)."""
     key = str(Path(run_dir).resolve())
     with _arenas_lock:
         arena = _arenas.get(key)
         if arena is None:
-            with device_turn(is_busy):
-                for other in list(_arenas):
-                    _release(_arenas.pop(other))
-                arena = Arena(load_pair(run_dir, device=device), run_dir, is_busy=is_busy)
-            _arenas[key] = arena
+            arena = _arenas[key] = Arena(None, run_dir, is_busy=is_busy, device=device)
         elif is_busy is not None:
             arena.is_busy = is_busy
     return arena
 
 
-def close_arenas() -> None:
-    """Free every loaded comparison model (for instance before a training run needs the memory)."""
+def free_models(keep: Arena | None = None) -> None:
+    """Free every loaded comparison model but `keep`'s; the arenas and their rounds stay."""
     with _arenas_lock:
-        while _arenas:
-            _release(_arenas.popitem()[1])
+        arenas = [a for a in _arenas.values() if a is not keep and a.pair is not None]
+    for arena in arenas:
+        _release(arena)
 
 
-ARBITER.on_training_claim(close_arenas)  # a training run gets the memory these models hold
+def close_arenas() -> None:
+    """Forget every arena, its rounds and its models."""
+    with _arenas_lock:
+        arenas = list(_arenas.values())
+        _arenas.clear()
+    for arena in arenas:
+        _release(arena)
+
+
+# A training run gets the memory these models hold. No generation runs then (the arbiter lets a run claim the
+# device only when none holds or awaits a turn), so no one is using them; the rounds stay to be judged.
+ARBITER.on_training_claim(free_models)
 
 
 def _release(arena: Arena) -> None:

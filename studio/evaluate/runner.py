@@ -63,7 +63,7 @@ def run_scores(run_dir: str | None, max_rows=100, max_new_tokens=128, lang: str 
             raise StudioError("compare.no_eval_data")
         rows = load_rows(data_file, max(0, int(max_rows or 0)))
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
-        pair = get_arena(rd, is_busy=is_busy).pair
+        pair = get_arena(rd, is_busy=is_busy).models()
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens or 128)))
         result, started = None, time.monotonic()
         for event in score_steps(pair, rows, settings, batch_size=8, is_busy=is_busy):
@@ -92,7 +92,7 @@ def run_consistency(run_dir: str | None, times=5, n_prompts=5, max_new_tokens=12
             raise StudioError("compare.no_eval_data")
         times = max(2, int(times or 2))
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
-        pair = get_arena(rd, is_busy=is_busy).pair
+        pair = get_arena(rd, is_busy=is_busy).models()
         base = CONSISTENCY_SETTINGS
         settings = GenerationSettings(max_new_tokens=max(1, int(max_new_tokens or base.max_new_tokens)),
                                       temperature=float(temperature) if temperature and temperature > 0 else base.temperature,
@@ -118,7 +118,7 @@ def run_edge_cases(run_dir: str | None, prompts_text: str, max_new_tokens=128, t
         if not prompts:
             raise StudioError("compare.no_edge")
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
-        pair = get_arena(rd, is_busy=is_busy).pair
+        pair = get_arena(rd, is_busy=is_busy).models()
         result = None
         steps = edge_case_steps(pair, prompts, generation_settings(max_new_tokens, temperature, seed), is_busy=is_busy)
         yield {"progress": progress_html(_stage_label({"stage": "edge_cases", "model": "base"}, lang), 0.0)}

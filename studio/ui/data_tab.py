@@ -29,6 +29,7 @@ from studio.errors import StudioError
 from studio.paths import SAMPLES_DIR
 from studio.ui.i18n import lang_of, t, text
 from studio.ui.workspace import session_of
+from studio.ui.priority import training_note
 
 TITLE = t("data.tab")
 
@@ -208,8 +209,9 @@ def build(ctx) -> dict:
         out[count_md] = preview_count(st, lang) if res.get("ok") else ""
         if "sheets" in res or table is None:  # a new file or sheet: the choice of sheets, when the workbook's sheets differ
             names = res.get("sheets") or []
-            read = [s_["name"] for s_ in table.sheets if s_["read"]] if table is not None else []
-            out[sheet] = gr.Dropdown(names, value=next((n for n in names if n in read), None), visible=bool(names))
+            sheets = {s_["name"]: s_ for s_ in table.sheets} if table is not None else {}
+            out[sheet] = gr.Dropdown([(text("data.sheets.item", lang, name=n, rows=sheets[n]["rows"]), n) for n in names],
+                                     value=next((n for n in names if sheets[n]["read"]), None), visible=bool(names))
         return out
 
     load_outputs = [state, error_md, info_md, mapping_col, work_col, kind, *parts.values(), label_mode, preview,
@@ -246,12 +248,13 @@ def build(ctx) -> dict:
           {state, *option_inputs.values(), *mix_inputs.values()}, None, trigger_mode="always_last",
           show_progress="hidden")
 
-    def on_upload(f, request: gr.Request):
+    def on_upload(f, request: gr.Request, progress=gr.Progress()):
         lang = lang_of(request)
         try:  # only gradio's upload folder on a public Space (studio.paths.confine)
             path = str(paths.confine(_file_path(f))) if f else None
         except StudioError as e:
             return {error_md: "⚠️ " + e.text(lang)}
+        progress(0, desc=text("data.reading", lang) + training_note(lang))
         res = load_data(path, _session(request), lang)
         remember(res["state"], request, cleaned=False)
         return {**loaded_view(res, lang), sample: None}
@@ -267,10 +270,11 @@ def build(ctx) -> dict:
     upload.upload(on_upload, upload, [*load_outputs, sample])
     sample.input(on_sample, sample, [*load_outputs, upload])
 
-    def on_sheet(st, name, request: gr.Request):
+    def on_sheet(st, name, request: gr.Request, progress=gr.Progress()):
         lang = lang_of(request)
         if not name:
             return {error_md: gr.skip()}
+        progress(0, desc=text("data.reading", lang) + training_note(lang))
         res = choose_sheet(st, name, lang)
         remember(res["state"], request, cleaned=False, sheet=name)
         return loaded_view(res, lang)
@@ -327,7 +331,7 @@ def build(ctx) -> dict:
         lang, session = lang_of(request), _session(request)
         opts = options_of(values)
         res = run_clean(values[state], values[preview], opts, model_name_of(values[ctx.model]), lang, session,
-                        progress=lambda f, desc: progress(f, desc=desc))
+                        progress=lambda f, desc: progress(f, desc=desc + training_note(lang)))
         remember(res["state"], request, options=opts, cleaned=res["ok"])
         return report_view(res, lang, session)
 
@@ -339,7 +343,7 @@ def build(ctx) -> dict:
         opts = options_of(values)
         mix = {n: values[c] for n, c in mix_inputs.items()}
         res = use_for_training(values[state], values[preview], opts, mix, model_name_of(values[ctx.model]), lang,
-                               session, progress=lambda f, desc: progress(f, desc=desc))
+                               session, progress=lambda f, desc: progress(f, desc=desc + training_note(lang)))
         if not res["ok"]:
             return {state: res["state"], error_md: res["error"], use_md: res["error"]}
         remember(res["state"], request, options=opts, mix=mix, cleaned=True)

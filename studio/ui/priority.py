@@ -35,3 +35,12 @@ class YieldToTraining:
     async def __call__(self, scope, receive, send):
         lower_this_thread()
         return await self.app(scope, receive, send)
+
+
+def training_note(lang: str = "en") -> str:
+    """Why a step may take longer now: " · <a run is training and comes first>" while a run holds the device,
+    else "". Appended to the progress text of the work a page waits for (reading, cleaning)."""
+    from studio.device_arbiter import ARBITER
+    from studio.ui.i18n import text
+
+    return f" · {text('app.training_first', lang)}" if ARBITER.training_busy() else ""
