@@ -212,6 +212,11 @@ def test_a_text_file_is_split_with_the_default_block_length_when_the_cutoff_is_o
     report = clean_file(src, tmp_path / "o.jsonl", options=CleanOptions(), tokenizer=tiny)
     assert report["removed"]["too_long"] == 0 and report["text"]["documents"] == 1
     assert report["text"]["blocks"] >= 2 and report["cutoff"]["cutoff_len"] == 2048
+    # the Data tab says it once in the notes, and the block length under the cutoff
+    res = ds.load_data(src, session="s")
+    tab = ds.run_clean(res["state"], None, {}, TINY, session="s")
+    assert tab["report_md"].count("1 documents became") == 1 and "1 documents became" not in tab["cutoff_md"]
+    assert "Plain text is cut into blocks of 2048 tokens" in tab["cutoff_md"]
     # no tokenizer: nothing is split and nothing dropped, and the report says so
     bare = clean_file(src, tmp_path / "o2.jsonl")
     assert bare["output_rows"] == 1 and any("not split into blocks" in n for n in bare["notes"])
