@@ -179,6 +179,7 @@ def test_labels_as_text_in_a_csv_and_in_the_data_tab(tmp_path):
                    "Capital of Italy?,Rome.,1\nCapital of Italy?,Milan.,0\n", encoding="utf-8")
     res = ds.load_data(src, session="s")
     assert res["ok"] and res["mapping"].kind == "unpaired"
+    assert "2 answers labelled bad were set aside" in res["info_md"] and "cannot be used" not in res["info_md"]
     out = ds.run_clean(res["state"], None, {"near_dup": False}, "none", session="s")
     assert out["report"]["removed"]["labelled_bad"] == 2
     cleaned = Path(out["cleaned_file"]).read_text(encoding="utf-8")
@@ -212,6 +213,11 @@ def test_a_text_file_is_split_with_the_default_block_length_when_the_cutoff_is_o
     report = clean_file(src, tmp_path / "o.jsonl", options=CleanOptions(), tokenizer=tiny)
     assert report["removed"]["too_long"] == 0 and report["text"]["documents"] == 1
     assert report["text"]["blocks"] >= 2 and report["cutoff"]["cutoff_len"] == 2048
+    # the Data tab says it once in the notes, and the block length under the cutoff
+    res = ds.load_data(src, session="s")
+    tab = ds.run_clean(res["state"], None, {}, TINY, session="s")
+    assert tab["report_md"].count("1 documents became") == 1 and "1 documents became" not in tab["cutoff_md"]
+    assert "Plain text is cut into blocks of 2048 tokens" in tab["cutoff_md"]
     # no tokenizer: nothing is split and nothing dropped, and the report says so
     bare = clean_file(src, tmp_path / "o2.jsonl")
     assert bare["output_rows"] == 1 and any("not split into blocks" in n for n in bare["notes"])
@@ -285,6 +291,25 @@ def test_too_long_rows_are_dropped_or_truncated_and_the_reason_says_how_to_keep_
     # a row longer than the model can read: raising the cutoff cannot keep it, and the reason says so
     capped = clean(rows, CleanOptions(near_dup=False, dedup=False, context_len=256), tiny)
     assert "truncate" in str(capped.removed[0].detail) and "raise the cutoff" not in str(capped.removed[0].detail)
+
+
+def test_studio_clean_chooses_the_cutoff_and_says_how(tmp_path, capsys):
+    rows = [{"instruction": f"Question {i}?", "output": "word " * (10 + 3 * i)} for i in range(200)]
+    rows += [{"instruction": f"Long question {i}?", "output": "word " * 3000} for i in range(2)]  # the last 1%
+    src, out, rep = jsonl(tmp_path / "grow.jsonl", rows), tmp_path / "o.jsonl", tmp_path / "r.json"
+    assert main(["clean", str(src), "--out", str(out), "--report", str(rep), "--tokenizer", TINY, "--no-near-dup"]) == 0
+    report = json.loads(rep.read_text(encoding="utf-8"))
+    cutoff = report["cutoff"]
+    assert cutoff["chosen_from_data"] and cutoff["covered"] >= 0.99 and cutoff["cutoff_len"] >= MIN_CUTOFF
+    assert report["removed"]["too_long"] == cutoff["over"] == 2
+    printed = capsys.readouterr().out
+    assert f"cutoff: Cutoff {cutoff['cutoff_len']} tokens, chosen from the data" in printed
+    for r in report["removed_rows"]:
+        assert "to keep it" in r["detail"]
+    assert main(["clean", str(src), "--out", str(out), "--report", str(rep), "--tokenizer", TINY, "--no-near-dup",
+                 "--too-long", "truncate"]) == 0
+    report = json.loads(rep.read_text(encoding="utf-8"))
+    assert report["output_rows"] == 202 and report["flagged"].get("truncated", 0) == 2
 
 
 def test_the_data_tab_uses_the_memory_bound_and_shows_the_cutoff(tmp_path):

@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     removed = ", ".join(f"{k} {v}" for k, v in report["removed"].items() if v) or "none"
     print(f"{report['input_rows']} rows in ({report['detected']}, {report['format']}), "
           f"{report['output_rows']} rows out; removed: {removed}.")
+    for line in report["cutoff"].get("explanation", []):  # how the cutoff was chosen, when it was
+        print(f"cutoff: {line}")
     for note in report["notes"]:
         print(f"note: {note}")
     print(args.out)

@@ -176,11 +176,11 @@ def column_widths(df: pd.DataFrame | None) -> list[str] | None:
 
 def cutoff_markdown(report: dict, lang: str = "en") -> str:
     """How the cutoff was chosen and what a higher or lower one costs, when it was chosen from the data;
-    for plain text, how many documents became how many blocks."""
+    for plain text, the block length (how many documents became how many blocks is in the report's notes)."""
     c = report.get("cutoff") or {}
     lines = [text_of(m, lang) for m in c.get("messages", [])]
-    if report.get("text"):
-        lines.append(say("data.note.blocks", lang, **report["text"]))
+    if report.get("text") and c.get("cutoff_len"):
+        lines.append(say("data.cutoff.blocks", lang, cutoff=c["cutoff_len"]))
     return "\n".join(f"- {x}" for x in lines)
 
 

@@ -238,9 +238,14 @@ def _file_line(state: dict, mapping: Mapping, lang: str) -> str:
         lines.append("⚠️ " + say("data.skipped", lang, n=len(table.skipped), first=s["number"],
                                   detail=s.get("detail") or s["reason"]))
     converted = state.get("converted")
-    unusable = len(converted.removed) - len(table.skipped) if converted else 0
+    removed = converted.removed if converted else []
+    # Answers labelled bad are set aside on purpose, not unusable: said as what they are.
+    bad = sum(1 for r in removed if r.reason == "labelled_bad")
+    unusable = len(removed) - len(table.skipped) - bad
     if unusable > 0:
         lines.append("⚠️ " + say("data.unusable", lang, n=unusable))
+    if bad:
+        lines.append("ℹ️ " + say("data.note.labelled_bad", lang, n=bad))
     return "\n\n".join(lines)
 
 
