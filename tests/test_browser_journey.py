@@ -121,8 +121,8 @@ def test_the_whole_journey(app_url, home):
             (vote,) = [json.loads(x) for x in (run_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines()]
             assert vote["vote"] == "B"
 
-            # 5 · Export: the adapter as a folder and a zip
-            page.get_by_role("tab", name="5 · Export", exact=True).click()
+            # 6 · Export: the adapter as a folder and a zip
+            page.get_by_role("tab", name="6 · Export", exact=True).click()
             expect(page.locator("#export-run-info")).to_contain_text(run_dir.name, timeout=60_000)
             page.locator("#export-go").click()
             expect(page.locator("#export-status")).to_contain_text("Exported to", timeout=300_000)
