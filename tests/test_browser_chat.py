@@ -44,7 +44,7 @@ def test_two_turns_and_the_switch_in_the_browser(studio_home, app_url, run_dir):
 
             page.locator("#chat-model").get_by_text("Base model (adapter off)").click()
             page.locator("#chat-input textarea").fill("and again?")
-            page.locator("#chat-send").click()
+            page.locator("#chat-input textarea").press("Enter")  # Enter sends too
             expect(status).not_to_contain_text("fine-tuned", timeout=30_000)
             page.screenshot(path=str(SHOTS / "chat-second-turn.png"), full_page=True)
             expect(status).to_contain_text("Answered by the base model", timeout=120_000)

@@ -39,8 +39,8 @@ def build(ctx) -> dict:
         with gr.Column(scale=3):
             chatbot = gr.Chatbot([], label=t("chat.conversation"), height=460, buttons=["copy"],
                                  feedback_options=None, elem_id="chat-chatbot")
-            message_box = gr.Textbox(label=t("chat.message"), placeholder=t("chat.message.placeholder"), lines=2,
-                                     max_lines=10, elem_id="chat-input")
+            message_box = gr.Textbox(label=t("chat.message"), placeholder=t("chat.message.placeholder"), lines=1,
+                                     max_lines=8, elem_id="chat-input")
             with gr.Row():
                 send_btn = gr.Button(t("chat.send"), variant="primary", elem_id="chat-send")
                 stop_btn = gr.Button(t("chat.stop"), variant="stop", elem_id="chat-stop")
