@@ -134,7 +134,7 @@ def test_quantized_gguf_loads_back_and_mostly_agrees(merged, tmp_path, out_type)
     ref = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(merged)
     model, _ = _load(path)
-    got = compare(ref, model, tok, parity_prompts(None, 3), max_new_tokens=8)
+    got = compare(ref, model, tok, parity_prompts(None, 3), max_new_tokens=8)  # general questions only
     assert got["n"] == 3 and got["positions"] > 0
     assert 0.0 <= got["next_token_agreement"] <= 1.0 and 0.0 <= got["same_answers"] <= 1.0
     if out_type == "q8_0":  # 8 bits per weight keeps nearly every greedy choice
@@ -176,7 +176,7 @@ def test_export_run_writes_each_type_a_modelfile_and_parity(tmp_path):
     assert all(str(f) in downloads for f in res.gguf_files) and str(res.modelfile) in downloads
     report = json.loads((run / run_files.GGUF_REPORT).read_text())["files"]
     assert [e["type"] for e in report] == ["f16", "q8_0"] and report[0]["size_bytes"] > report[1]["size_bytes"]
-    assert report[0]["n"] == 2  # the run's two validation prompts
+    assert report[0]["n"] == 2 + 4  # the run's two validation prompts and four general questions
     notes = [m.text("en") for m in res.notes]
     assert any("GGUF Q8_0" in n and "next token" in n for n in notes)
     card = res.card.read_text()

@@ -6,7 +6,8 @@
   count for everything after it);
 - same answers: the share of prompts whose whole greedy answer is identical.
 
-Prompts are the run's validation prompts, else the bundled general questions.
+Prompts: a few of the run's validation prompts (its task) and a few of the bundled general questions
+(a fine-tuned task often has one-word answers, which alone would compare very few positions).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from pathlib import Path
 
 from studio.messages import Msg
 
-N_PROMPTS = 5
+N_PROMPTS = 4  # of each kind
 MAX_NEW_TOKENS = 32
 
 
 def parity_prompts(run_dir: str | Path | None, n: int = N_PROMPTS) -> list[list[dict]]:
+    """Up to `n` validation prompts of the run, then `n` general questions spread over the bundled set."""
     from studio.evaluate.forgetting import general_rows
     from studio.evaluate.rows import validation_rows
 
@@ -29,10 +31,8 @@ def parity_prompts(run_dir: str | Path | None, n: int = N_PROMPTS) -> list[list[
             prompts = [r.messages for r in validation_rows(run_dir)[:n]]
         except Exception:
             prompts = []
-    if not prompts:
-        rows = general_rows()
-        prompts = [m for _, m, _ in rows[:: max(1, len(rows) // n)]][:n]
-    return prompts
+    rows = general_rows()
+    return prompts + [m for _, m, _ in rows[:: max(1, len(rows) // n)]][:n]
 
 
 def load_gguf(path: str | Path):
@@ -60,8 +60,9 @@ def _argmax_along(model, ids) -> list[int]:
         return model(input_ids=ids).logits[0].argmax(-1).tolist()
 
 
-def compare(reference, candidate, tok, prompts: list[list[dict]], max_new_tokens: int = MAX_NEW_TOKENS) -> dict:
-    """{"next_token_agreement", "same_answers", "n", "positions"} of `candidate` against `reference`."""
+def reference_answers(reference, tok, prompts: list[list[dict]], max_new_tokens: int = MAX_NEW_TOKENS) -> list[tuple]:
+    """(prompt ids, greedy answer ids, the reference's next-token choices along it) per prompt: computed
+    once, then every file is compared with it."""
     import torch
 
     from studio.evaluate.generate import prepare_tokenizer, stop_token_ids
@@ -69,22 +70,37 @@ def compare(reference, candidate, tok, prompts: list[list[dict]], max_new_tokens
 
     prepare_tokenizer(tok)
     stop = stop_token_ids(reference, tok)
-    agree = positions = same = 0
+    out = []
     for messages in prompts:
         prompt_ids = tok(render_prompt(tok, messages), return_tensors="pt", add_special_tokens=False)["input_ids"]
-        ref_answer = _answer_ids(reference, tok, prompt_ids, stop, max_new_tokens)
-        cand_answer = _answer_ids(candidate, tok, prompt_ids, stop, max_new_tokens)
-        same += ref_answer == cand_answer
+        answer = _answer_ids(reference, tok, prompt_ids, stop, max_new_tokens)
         # The next token after the prompt and after each answer token but the last.
-        full = torch.cat([prompt_ids, torch.tensor([ref_answer], dtype=prompt_ids.dtype)], dim=1)
+        full = torch.cat([prompt_ids, torch.tensor([answer], dtype=prompt_ids.dtype)], dim=1)
         start = prompt_ids.shape[1] - 1
-        ref_next = _argmax_along(reference, full)[start:start + len(ref_answer)]
-        cand_next = _argmax_along(candidate, full)[start:start + len(ref_answer)]
+        out.append((prompt_ids, answer, _argmax_along(reference, full)[start:start + len(answer)], stop))
+    return out
+
+
+def compare_with(candidate, tok, refs: list[tuple]) -> dict:
+    """{"next_token_agreement", "same_answers", "n", "positions"} of `candidate` against reference_answers()."""
+    import torch
+
+    agree = positions = same = 0
+    for prompt_ids, answer, ref_next, stop in refs:
+        same += _answer_ids(candidate, tok, prompt_ids, stop, max(1, len(answer))) == answer
+        full = torch.cat([prompt_ids, torch.tensor([answer], dtype=prompt_ids.dtype)], dim=1)
+        start = prompt_ids.shape[1] - 1
+        cand_next = _argmax_along(candidate, full)[start:start + len(answer)]
         agree += sum(a == b for a, b in zip(ref_next, cand_next))
         positions += len(ref_next)
-    n = len(prompts)
+    n = len(refs)
     return {"next_token_agreement": agree / positions if positions else None,
             "same_answers": same / n if n else None, "n": n, "positions": positions}
+
+
+def compare(reference, candidate, tok, prompts: list[list[dict]], max_new_tokens: int = MAX_NEW_TOKENS) -> dict:
+    """`candidate` against `reference` on `prompts` (see the module's docstring)."""
+    return compare_with(candidate, tok, reference_answers(reference, tok, prompts, max_new_tokens))
 
 
 def gguf_parity(merged_dir: str | Path, gguf_files: list[Path], run_dir: str | Path | None = None,
@@ -98,13 +114,15 @@ def gguf_parity(merged_dir: str | Path, gguf_files: list[Path], run_dir: str | P
     merged_dir = Path(merged_dir)
     tok = AutoTokenizer.from_pretrained(merged_dir)
     reference = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
-    prompts = parity_prompts(run_dir)
+    refs = reference_answers(reference, tok, parity_prompts(run_dir))
+    del reference
+    gc.collect()
     out = []
     for k, path in enumerate(gguf_files):
         path = Path(path)
         candidate = load_gguf(path)
         entry = {"type": gguf_type_of(path), "file": path.name, "size_bytes": path.stat().st_size,
-                 **compare(reference, candidate, tok, prompts)}
+                 **compare_with(candidate, tok, refs)}
         out.append(entry)
         del candidate
         gc.collect()
