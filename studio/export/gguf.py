@@ -146,7 +146,7 @@ def _file_type(out_type: str):
 
     return {"f16": gguf.LlamaFileType.MOSTLY_F16, "f32": gguf.LlamaFileType.ALL_F32,
             "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
-            "q4_k": gguf.LlamaFileType.MOSTLY_Q4_K_M}[out_type]
+            "q4_k": gguf.LlamaFileType.MOSTLY_Q4_K_S}[out_type]
 
 
 def _tensor_type(out_type: str, shape: list[int]):
