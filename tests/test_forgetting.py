@@ -78,3 +78,17 @@ def test_the_check_lands_in_eval_json_the_compare_tab_and_the_card(tiny_run, mon
     assert "Perplexity, Chinese" in card and f"{general['base']['perplexity']:.4g}" in card
     assert _general({}, "en") == []
     json.dumps(general)  # plain values only
+
+
+def test_studio_eval_general(tiny_run, capsys):  # noqa: F811
+    from studio.cli import main
+
+    rc = main(["eval", str(tiny_run), "--json", "--max-rows", "2", "--max-new-tokens", "3", "--device", "cpu",
+               "--general"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["general"]["verdict"] in ("improved", "kept", "slight", "marked")
+    saved = json.loads((tiny_run / "eval.json").read_text(encoding="utf-8"))
+    assert saved["general"]["finetuned"] == report["general"]["finetuned"]
+    rc = main(["eval", str(tiny_run), "--max-rows", "2", "--max-new-tokens", "3", "--device", "cpu", "--general"])
+    assert rc == 0 and "general questions" in capsys.readouterr().out
