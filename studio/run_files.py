@@ -10,7 +10,8 @@ of a run folder takes them from here.
     best/               the best weights so far (lowest validation loss) and best.json
     summary.json        status, steps, losses, speed, memory, error
     votes.jsonl         blind comparison votes
-    eval.json           automatic metrics, base vs fine-tuned
+    eval.json           automatic metrics, base vs fine-tuned (and general knowledge: "general")
+    gguf.json           the last GGUF export: each file's type, size and parity with the merged model
     export/             what the Export tab wrote
     trial.json          a small trial run's verdict (studio.engine.trial; trial runs live in <runs>/trials/)
 """
@@ -31,6 +32,7 @@ MODEL = "model"
 SUMMARY = "summary.json"
 VOTES = "votes.jsonl"
 EVAL = "eval.json"
+GGUF_REPORT = "gguf.json"
 EXPORT = "export"
 BEST = "best"
 TRIAL = "trial.json"

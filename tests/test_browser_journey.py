@@ -113,8 +113,8 @@ def test_the_whole_journey(app_url, home):
             (vote,) = [json.loads(x) for x in (run_dir / "votes.jsonl").read_text(encoding="utf-8").splitlines()]
             assert vote["vote"] == "B"
 
-            # 5 · Export: the adapter as a folder and a zip
-            page.get_by_role("tab", name="5 · Export", exact=True).click()
+            # 6 · Export: the adapter as a folder and a zip
+            page.get_by_role("tab", name="6 · Export", exact=True).click()
             expect(page.locator("#export-run-info")).to_contain_text(run_dir.name, timeout=60_000)
             # the card follows the vote just made, without a Refresh button
             expect(page.locator("#export-card-preview")).to_contain_text("Over 1 vote", timeout=60_000)

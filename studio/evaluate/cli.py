@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--consistency", type=int, default=0, metavar="K", help=_help("consistency"))
     parser.add_argument("--repeats", type=int, default=5, metavar="N", help=_help("repeats"))
     parser.add_argument("--edge-cases", metavar="FILE", default="", help=_help("edge_cases"))
+    parser.add_argument("--general", action="store_true", help=_help("general"))
 
 
 def _progress(quiet: bool):
@@ -101,11 +102,18 @@ def run(args) -> int:
         edge = run_to_end(edge_case_steps(pair, prompts, settings, is_busy=not_busy), show)
         update_eval(run_dir, edge_cases=edge)
         result["edge_cases"] = edge["items"]
+    if args.general:
+        from studio.evaluate.forgetting import forgetting_steps, train_rows_of
+
+        general = run_to_end(forgetting_steps(pair, batch_size=args.batch_size, is_busy=not_busy,
+                                              train_rows=train_rows_of(run_dir)), show)
+        update_eval(run_dir, general=general)
+        result["general"] = general
 
     summary = {"base": result["base"], "finetuned": result["finetuned"], "n": result["n"],
                "data_file": str(data), "bleu_tokenize": result["bleu_tokenize"],
                "eval_file": str(run_files.eval_results(run_dir))}
-    for key in ("consistency", "edge_cases"):
+    for key in ("consistency", "edge_cases", "general"):
         if key in result:
             summary[key] = result[key]
     if args.json:
@@ -116,6 +124,10 @@ def run(args) -> int:
         for key in METRIC_KEYS:
             b, f = result["base"].get(key), result["finetuned"].get(key)
             print(f"{key:<14}{_fmt(b):>12}{_fmt(f):>12}")
+        if "general" in result:
+            from studio.evaluate.forgetting import verdict_msg
+
+            print(verdict_msg(result["general"]).text("en"))
         print(say("eval.cli.summary", n=result["n"], name=data.name, path=run_files.eval_results(run_dir)))
     return 0
 

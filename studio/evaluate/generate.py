@@ -358,3 +358,23 @@ def stream_pair(pair: ModelPair, prompt: str | list[dict], settings: GenerationS
                         break
         yield tuple(streams[w].text() for w in order)  # type: ignore[misc]
     yield tuple(streams[w].text(final=True) for w in order)  # type: ignore[misc]
+
+
+def stream_answer(pair: ModelPair, prompt: str | list[dict], which: str = "finetuned",
+                  settings: GenerationSettings | None = None, should_stop: Callable[[], bool] | None = None,
+                  tokens_per_yield: int = 1) -> Iterator[str]:
+    """One model's answer as it grows (the Chat tab): the adapter stays as `which` wants it for the whole
+    answer. `should_stop` is asked between tokens; the last yield is the final text, with CUT_MARK when
+    the answer reached the token limit. The caller holds the device."""
+    settings = settings or GenerationSettings()
+    tok = pair.tokenizer
+    prompt_ids = tok(_prompt_text(tok, prompt), return_tensors="pt", add_special_tokens=False)["input_ids"]
+    with pair.use(which) as model:
+        stream = _TokenStream(tok, prompt_ids.to(pair.device), settings, stop_token_ids(model, tok))
+        while not stream.done and not (should_stop and should_stop()):
+            for _ in range(max(1, tokens_per_yield)):
+                stream.step(model)
+                if stream.done:
+                    break
+            yield stream.text()
+    yield stream.text(final=True)

@@ -19,7 +19,9 @@ from studio.evaluate.checks import (CONSISTENCY_SETTINGS, consistency_steps, edg
 from studio.evaluate.generate import GenerationSettings, check_free
 from studio.evaluate.rows import load_rows
 from studio.evaluate.runs import checked_run
-from studio.evaluate.views import consistency_view, edge_view, message, metrics_view, model_name, rows_choice
+from studio.evaluate.forgetting import forgetting_steps, train_rows_of
+from studio.evaluate.views import (consistency_view, edge_view, general_view, message, metrics_view, model_name,
+                                   rows_choice)
 from studio.messages import say
 
 MAX_EDGE_CASES = 100
@@ -130,6 +132,25 @@ def run_edge_cases(run_dir: str | None, prompts_text: str, max_new_tokens=128, t
             yield {"progress": progress_html(_stage_label(nxt, lang), event["done"] / max(1, event["total"]))}
         update_eval(rd, edge_cases=result)
         yield {"progress": "", **edge_view(result, lang)}
+    except Exception as e:
+        yield {"progress": "", "checks_status": message(e, lang)}
+
+
+def run_general(run_dir: str | None, lang: str = "en", is_busy: Callable[[], bool] = training_busy) -> Iterator[dict]:
+    """Perplexity on the bundled general questions, adapter off and on, with progress; saved to eval.json
+    as "general" (the model card shows it)."""
+    try:
+        rd = _prepare(run_dir, lang, is_busy)
+        yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
+        pair = get_arena(rd, is_busy=is_busy).pair
+        result = None
+        for event in forgetting_steps(pair, is_busy=is_busy, train_rows=train_rows_of(rd)):
+            if event["stage"] == "done":
+                result = event["result"]
+                break
+            yield {"progress": progress_html(_stage_label(event, lang), event["done"] / max(1, event["total"]))}
+        update_eval(rd, general=result)
+        yield {"progress": "", **general_view(result, lang)}
     except Exception as e:
         yield {"progress": "", "checks_status": message(e, lang)}
 

@@ -158,6 +158,22 @@ def edge_view(result: dict, lang: str = "en") -> dict:
     return {"edge_md": say("compare.edged", lang, n=len(et)), "edge_table": table}
 
 
+def general_view(result: dict, lang: str = "en") -> dict:
+    """{"general_md", "general_table"}: the general-knowledge check (eval.json's "general") in plain words."""
+    from studio.evaluate.forgetting import verdict_msg
+
+    verdict = verdict_msg(result)
+    if verdict is None:
+        return {"general_md": "", "general_table": None}
+    keys = ["perplexity"] + sorted(k for k in result["base"] if k.startswith("perplexity_"))
+    table = pd.DataFrame({
+        say("compare.col.metric", lang): [say(f"export.card.general.{k}", lang) for k in keys],
+        say("compare.col.base", lang): [_fmt_metric("perplexity", result["base"].get(k)) for k in keys],
+        say("compare.col.finetuned", lang): [_fmt_metric("perplexity", result["finetuned"].get(k)) for k in keys],
+    })
+    return {"general_md": verdict.text(lang), "general_table": table}
+
+
 def checks_view(run_dir: str | None, lang: str = "en") -> dict:
     """What eval.json already holds for the run, so results survive a refresh or a restart."""
     ev = {}
@@ -167,8 +183,8 @@ def checks_view(run_dir: str | None, lang: str = "en") -> dict:
         except StudioError:
             ev = {}
     return {**metrics_view(ev, lang), **consistency_view(ev.get("consistency") or {}, lang),
-            **edge_view(ev.get("edge_cases") or {}, lang), **rows_choice(run_dir, lang), "progress": "",
-            "checks_status": "", "files": None}
+            **edge_view(ev.get("edge_cases") or {}, lang), **general_view(ev.get("general") or {}, lang),
+            **rows_choice(run_dir, lang), "progress": "", "checks_status": "", "files": None}
 
 
 def rows_choice(run_dir: str | None, lang: str = "en", max_new_tokens: int = 128) -> dict:

@@ -1,5 +1,6 @@
 """Export a finished run: the LoRA adapter (folder and zip), a merged model, a model card, the exact
-config to re-run it (one GPU or many), a push to the Hugging Face Hub, and optionally a GGUF file.
+config to re-run it (one GPU or many), a push to the Hugging Face Hub, and optionally GGUF files
+(f16, Q8_0, Q4_0) with an Ollama Modelfile and a parity check.
 
 One concern a module:
 
@@ -8,7 +9,9 @@ One concern a module:
     rerun.py     rerun/: config, accelerate config, COMMANDS.md; the launch commands
     adapter.py   adapter/ and its zip
     merge.py     merged/: the adapter folded into the base
-    gguf.py      the merged model as GGUF (Llama architecture)
+    gguf.py      the merged model as GGUF (Llama architecture): f16, f32, and what gguf.quants can write
+    ollama.py    the Ollama Modelfile: which file, the chat template, the stop tokens
+    parity.py    each GGUF loaded back and compared with the merged model (next token, greedy answers)
     hub.py       the push to the Hugging Face Hub
     pipeline.py  export_run: all of the above in order, with one progress bar; ExportResult
     page.py      what the Export tab shows, as plain values (no gradio)
@@ -21,7 +24,8 @@ prints it in English, the tab in the reader's language). An export folder (`<run
     adapter/               adapter_config.json, adapter_model.safetensors, tokenizer, chat template, README.md
     <run>-adapter.zip      adapter/ zipped, for a download button
     merged/                the adapter folded into the base: safetensors in the base's dtype, tokenizer, README.md
-    <run>-f16.gguf         the merged model for llama.cpp / Ollama (Llama-architecture models only)
+    <run>-<type>.gguf      the merged model for llama.cpp / Ollama, one file a type (Llama-architecture models only)
+    Modelfile              for `ollama create NAME -f Modelfile`: FROM the Q8_0 file, template, stop tokens
     rerun/                 config.yaml, accelerate-<backend>.yaml, COMMANDS.md
 
 Hub tokens: passed in, used for the request, and never stored, logged, returned or put in a message.

@@ -10,7 +10,7 @@ import yaml
 
 from studio.config import RunConfig
 from studio.engine.runs import load_run_config, read_summary
-from studio.run_files import EVAL, VOTES
+from studio.run_files import EVAL, GGUF_REPORT, VOTES
 from studio.export.rerun import backend_help, launch_command, train_command
 from studio.export.source import base_model_id, data_summary, portable_config, read_json
 from studio.messages import Msg, say
@@ -102,7 +102,38 @@ def _results(run_dir: Path, lang: str) -> list[str]:
         lines += [say("export.card.no_votes", lang), ""]
     if ratings.n:
         lines += [ratings.message().text(lang), ""]
-    return lines
+    return lines + _general(evals.get("general") or {}, lang)
+
+
+def _general(general: dict, lang: str) -> list[str]:
+    """What the model already knew: perplexity on the bundled general questions, before and after."""
+    from studio.evaluate.forgetting import verdict_msg
+
+    verdict = verdict_msg(general)
+    if verdict is None:
+        return []
+    before, after = general.get("base") or {}, general.get("finetuned") or {}
+    keys = ["perplexity"] + sorted(k for k in before if k.startswith("perplexity_") and k in after)
+    rows = [(say(f"export.card.general.{k}", lang), fmt(before[k]), fmt(after[k])) for k in keys
+            if before.get(k) is not None and after.get(k) is not None]
+    return [say("export.card.general.intro", lang, n=general.get("n")), "",
+            *_table(("export.card.col.metric", "export.card.col.base", "export.card.col.finetuned"), rows, lang),
+            "", verdict.text(lang), ""]
+
+
+def _gguf(run_dir: Path, lang: str) -> list[str]:
+    """Each GGUF file of the last export, its size and how closely it answers like the merged model."""
+    files = (read_json(run_dir / GGUF_REPORT) or {}).get("files") or []
+    if not files:
+        return []
+    rows = [(f"`{e['file']}`", e["type"].upper(), f"{e['size_bytes'] / 2**20:,.1f} MiB",
+             f"{(e.get('next_token_agreement') or 0) * 100:.1f}%", f"{(e.get('same_answers') or 0) * 100:.0f}%")
+            for e in files]
+    return [say("export.card.h.gguf", lang), "", say("export.card.gguf.intro", lang, n=files[0].get("n")), "",
+            *_table(("export.card.col.file", "export.card.col.gguf_type", "export.card.col.size",
+                     "export.card.col.agree", "export.card.col.same"), rows, lang), "",
+            say("export.card.gguf.ollama", lang), "", "```bash", "ollama create my-model -f Modelfile",
+            "ollama run my-model", "```", ""]
 
 
 def _usage(is_lora: bool, lang: str) -> list[str]:
@@ -158,7 +189,7 @@ def model_card(run_dir: str | Path, kind: str = "adapter", *, num_gpus: int = 2,
     if facts:
         lines += ["", *_table(("export.card.col.training", "export.card.col.value"), facts, lang)]
     lines += ["", say("export.card.h.results", lang), "", *_results(run_dir, lang),
-              say("export.card.h.use", lang), "", *_usage(is_lora, lang)]
+              say("export.card.h.use", lang), "", *_usage(is_lora, lang), *_gguf(run_dir, lang)]
     lines += [say("export.card.h.rerun", lang), "",
               say("export.card.rerun.settings", lang), "",
               "```yaml", portable_config(cfg).to_yaml().rstrip(), "```", "",

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--zip", action="store_true", help=_help("zip"))
     parser.add_argument("--merge", action="store_true", help=_help("merge"))
     parser.add_argument("--gguf", action="store_true", help=_help("gguf"))
-    parser.add_argument("--gguf-type", choices=GGUF_TYPES, default="f16", help=_help("gguf_type"))
+    parser.add_argument("--gguf-type", choices=GGUF_TYPES, nargs="+", default=["f16", "q8_0"], help=_help("gguf_type"))
+    parser.add_argument("--no-parity", dest="parity", action="store_false", help=_help("no_parity"))
     parser.add_argument("--card", action="store_true", help=_help("card"))
     parser.add_argument("--push", metavar="REPO_ID", default=None, help=_help("push"))
     vis = parser.add_mutually_exclusive_group()
@@ -57,15 +58,18 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         res = export_run(args.run_dir, out, adapter=adapter, zip=args.zip, merge=args.merge, card=card,
-                         gguf=args.gguf, gguf_type=args.gguf_type, push_repo=args.push, private=args.private,
+                         gguf=args.gguf, gguf_types=args.gguf_type, parity=args.parity, push_repo=args.push, private=args.private,
                          push_what=args.push_what, num_gpus=args.num_gpus, backend=args.backend, lang=args.lang,
                          progress=progress)
     finally:
         bar.close()
     for key, path in (("card", res.card), ("adapter", res.adapter_dir), ("zip", res.adapter_zip),
-                      ("merged", res.merged_dir), ("gguf", res.gguf_file)):
+                      ("merged", res.merged_dir), *(("gguf", f) for f in res.gguf_files),
+                      ("modelfile", res.modelfile)):
         if path:
             print(say(f"export.cli.wrote.{key}", path=path))
+    for note in res.notes:
+        print(note.text("en"))
     if res.rerun:
         print(say("export.cli.rerun", path=res.rerun.config))
         print(say("export.cli.rerun.one", command=f"(cd {res.out_dir} && {res.rerun.train_command})"))

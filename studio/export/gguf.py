@@ -1,4 +1,4 @@
-"""A merged Llama-architecture model as one GGUF file (f16 or f32) for llama.cpp / Ollama.
+"""A merged Llama-architecture model as one GGUF file (f16, f32, or quantized: Q8_0, Q4_0) for llama.cpp / Ollama.
 
 transformers reads GGUF but does not write it, and llama.cpp's converter (convert_hf_to_gguf.py) is
 not in the `gguf` package. For the Llama architecture (Llama 2/3, SmolLM, TinyLlama, ...) with a
@@ -7,6 +7,9 @@ metadata keys and the special-token reader. What is left is llama.cpp's Q/K row 
 picking the pre-tokenizer name, done below the way convert_hf_to_gguf.py does them. Anything else
 (other architectures, sentencepiece vocabularies, unusual RoPE scaling) is refused with a sentence
 rather than written half right.
+
+Quantized files are quantized by the `gguf` package itself (`gguf.quants.quantize`); a type it has no
+quantizer for (Q4_K in gguf 0.19) is not offered: no quantizer of our own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,29 @@ from studio.errors import StudioError
 from studio.export.source import Progress, noop, read_json
 from studio.messages import Msg
 
-GGUF_TYPES = ("f16", "f32")
+FLOAT_TYPES = ("f16", "f32")
+# Quantized types worth offering, best first; each is offered only where `gguf.quants` can write it.
+QUANT_CANDIDATES = ("q8_0", "q4_k", "q4_0")
+
+
+@functools.lru_cache(maxsize=1)
+def quant_types() -> tuple[str, ...]:
+    """The quantized types the installed `gguf` package can write (it can read more than it can write)."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, quants
+
+    out = []
+    for name in QUANT_CANDIDATES:
+        qtype = GGMLQuantizationType[name.upper()]
+        try:
+            quants.quantize(np.zeros((1, 256), dtype=np.float32), qtype)
+        except (NotImplementedError, KeyError, AttributeError):
+            continue
+        out.append(name)
+    return tuple(out)
+
+
+GGUF_TYPES = FLOAT_TYPES + quant_types()
 
 # The split regex of Llama 3's tokenizer.json (llama.cpp calls this pre-tokenizer "llama-bpe").
 _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -116,11 +141,32 @@ def _gguf_support(model_dir: str, stamps: tuple) -> Msg | None:
     return None
 
 
+def _file_type(out_type: str):
+    import gguf
+
+    return {"f16": gguf.LlamaFileType.MOSTLY_F16, "f32": gguf.LlamaFileType.ALL_F32,
+            "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
+            "q4_k": gguf.LlamaFileType.MOSTLY_Q4_K_S}[out_type]
+
+
+def _tensor_type(out_type: str, shape: list[int]):
+    """How one tensor is stored: llama.cpp keeps 1-D tensors (norms, rope factors) in f32; a quantized
+    file quantizes each matrix whose rows split into whole blocks, and keeps the others in f16."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType as T
+
+    if len(shape) < 2 or out_type == "f32":
+        return T.F32
+    if out_type == "f16":
+        return T.F16
+    qtype = T[out_type.upper()]
+    return qtype if shape[-1] % GGML_QUANT_SIZES[qtype][0] == 0 else T.F16
+
+
 def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16",
                progress: Progress | None = None) -> Path:
-    """A merged Llama-architecture model folder as one GGUF file (f16 or f32), tensor by tensor so
-    that only one weight is in memory at a time. Loads in llama.cpp / Ollama and in transformers
-    (`from_pretrained(folder, gguf_file=name)`)."""
+    """A merged Llama-architecture model folder as one GGUF file (f16, f32 or one of `quant_types()`),
+    tensor by tensor so that only one weight is in memory at a time. Loads in llama.cpp / Ollama and in
+    transformers (`from_pretrained(folder, gguf_file=name)`)."""
     import gguf
     import numpy as np
     from safetensors import safe_open
@@ -159,7 +205,7 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
     w.add_rope_freq_base(float(theta))
     w.add_layer_norm_rms_eps(float(cfg.get("rms_norm_eps", 1e-6)))
     w.add_vocab_size(vocab_size)
-    w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if out_type == "f16" else gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(_file_type(out_type))
     if rope_type == "linear":
         w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
         w.add_rope_scaling_factor(float(rope["factor"]))
@@ -212,12 +258,16 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
     if rope_type == "llama3":
         plan.append((gguf.TENSOR_NAMES[gguf.MODEL_TENSOR.ROPE_FREQS] + ".weight", None, None, [head_dim // 2]))
 
-    def np_dtype(shape):  # llama.cpp keeps 1-D tensors (norms, rope factors) in f32
-        return np.float16 if out_type == "f16" and len(shape) > 1 else np.float32
+    from gguf import GGMLQuantizationType as T, quants
 
     for name, _, _, shape in plan:
-        dt = np_dtype(shape)
-        w.add_tensor_info(name, shape, np.dtype(dt), int(np.prod(shape)) * np.dtype(dt).itemsize)
+        qt = _tensor_type(out_type, shape)
+        if qt in (T.F32, T.F16):
+            dt = np.dtype(np.float32 if qt == T.F32 else np.float16)
+            w.add_tensor_info(name, shape, dt, int(np.prod(shape)) * dt.itemsize)
+        else:
+            byte_shape = quants.quant_shape_to_byte_shape(shape, qt)
+            w.add_tensor_info(name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)), raw_dtype=qt)
     try:
         w.write_header_to_file()
         w.write_kv_data_to_file()
@@ -235,7 +285,12 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
                         data = _permute_qk(data, n_head)
                     elif hf.endswith("k_proj.weight"):
                         data = _permute_qk(data, n_kv)
-                w.write_tensor_data(np.ascontiguousarray(data.astype(np_dtype(shape))))
+                qt = _tensor_type(out_type, shape)
+                if qt in (T.F32, T.F16):
+                    data = data.astype(np.float32 if qt == T.F32 else np.float16)
+                else:
+                    data = quants.quantize(data.astype(np.float32), qt)
+                w.write_tensor_data(np.ascontiguousarray(data))
                 progress(0.05 + 0.93 * (k + 1) / len(plan), Msg("export.progress.gguf_tensor", name=name))
         finally:
             handles.clear()
@@ -251,5 +306,5 @@ def write_gguf(model_dir: str | Path, out_file: str | Path, out_type: str = "f16
 
 def export_gguf(merged_dir: str | Path, out_file: str | Path, out_type: str = "f16",
                 progress: Progress | None = None) -> Path:
-    """out_file: the merged model as GGUF (f16 or f32) for llama.cpp / Ollama; Llama architecture only."""
+    """out_file: the merged model as GGUF (see GGUF_TYPES) for llama.cpp / Ollama; Llama architecture only."""
     return write_gguf(merged_dir, out_file, out_type, progress)

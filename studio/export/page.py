@@ -17,15 +17,16 @@ from studio.engine.job import is_busy as training_busy
 from studio.errors import StudioError, error_text
 from studio.evaluate.runs import checked_run as _checked, default_run, has_model, is_full, run_choices
 from studio.export.card import card_preview, model_card
-from studio.export.gguf import gguf_support
+from studio.export.gguf import GGUF_TYPES, gguf_support
 from studio.export.hub import scrub
 from studio.export.pipeline import default_out_dir, export_run
 from studio.export.rerun import BACKENDS, accelerate_download, backend_help, launch_command, train_command
 from studio.messages import Msg, say
 
 Progress = Callable[[float, str], None]
+DEFAULT_GGUF_TYPES = ("f16", "q8_0")
 
-__all__ = ["run_choices", "default_run", "has_model", "is_full", "checked_run", "describe_run", "gguf_problem",
+__all__ = ["DEFAULT_GGUF_TYPES", "GGUF_TYPES", "run_choices", "default_run", "has_model", "is_full", "checked_run", "describe_run", "gguf_problem",
            "rerun_view", "export", "push"]
 
 
@@ -103,9 +104,10 @@ def rerun_view(run_dir: str | None, num_gpus=2, backend: str = "fsdp", lang: str
 
 def export(run_dir: str | None, adapter: bool = True, merge: bool = False, card: bool = True, gguf: bool = False,
            num_gpus=2, backend: str = "fsdp", lang: str = "en", progress: Progress | None = None,
-           is_busy: Callable[[], bool] = training_busy, out_dir: str | Path | None = None) -> dict:
+           is_busy: Callable[[], bool] = training_busy, out_dir: str | Path | None = None,
+           gguf_types: list[str] | None = None) -> dict:
     """Export what was ticked. Returns {"status", "zip", "files", "card"}: "zip" is the adapter zip's path or
-    None, "files" the other files worth downloading (GGUF, re-run config)."""
+    None, "files" the other files worth downloading (each GGUF, the Modelfile, re-run config)."""
     try:
         rd = checked_run(run_dir, lang)
         full = is_full(rd)
@@ -117,7 +119,9 @@ def export(run_dir: str | None, adapter: bool = True, merge: bool = False, card:
         if (merge or gguf) and is_busy():
             merge = gguf = False
             notes.append(Msg("export.busy_merge"))
+        gguf_types = [g for g in (gguf_types or DEFAULT_GGUF_TYPES) if g in GGUF_TYPES] or ["f16"]
         res = export_run(rd, out_dir, adapter=adapter, zip=adapter, merge=merge, merged_zip=merge, card=card, gguf=gguf,
+                         gguf_types=gguf_types,
                          num_gpus=max(1, int(num_gpus or 1)), backend=backend if backend in BACKENDS else "fsdp",
                          lang=lang, progress=in_lang(progress, lang))
     except Exception as e:

@@ -17,7 +17,7 @@ from studio.ui.workspace import session_of
 
 
 # The journey, in order. A module that is not there yet is left out: no empty placeholder tabs.
-TABS = ("data_tab", "model_tab", "train_tab", "compare_tab", "export_tab")
+TABS = ("data_tab", "model_tab", "train_tab", "compare_tab", "chat_tab", "export_tab")
 
 CSS = """
 .studio-header h1 { margin-bottom: 0; }

@@ -15,7 +15,7 @@ import gradio as gr
 
 from studio.evaluate.blind import (_messages, ask, describe_run, open_run, rate, sample_prompt, save_preferences,
                                    use_for_dpo, vote, voter_of)
-from studio.evaluate.runner import export, run_consistency, run_edge_cases, run_scores
+from studio.evaluate.runner import export, run_consistency, run_edge_cases, run_general, run_scores
 from studio.evaluate.runs import checked_run, default_run, has_model, run_choices
 from studio.evaluate.views import checks_view, tally_view
 from studio.ui.i18n import lang_of, t, text
@@ -30,7 +30,7 @@ CHOICES = ("A", "B", "tie", "both_bad")
 SCORES = ["1", "2", "3", "4", "5"]
 # An empty chart or table is hidden, not drawn blank.
 SHOWN_WITH_VALUE = {"tally_plot", "ratings_plot", "ratings_table", "metrics_plot", "metrics_table", "rows_table",
-                    "consistency_plot", "consistency_table", "edge_table", "files", "progress"}
+                    "consistency_plot", "consistency_table", "edge_table", "files", "progress", "general_table"}
 
 
 def _session(request: gr.Request | None) -> str:
@@ -150,6 +150,13 @@ def build(ctx) -> dict:
             edge_md = gr.Markdown(elem_id="compare-edge-result")
             edge_table = gr.Dataframe(interactive=False, wrap=True, max_height=400, show_label=False, visible=False)
 
+            gr.Markdown(t("compare.general.title"))
+            gr.Markdown(t("compare.general.info"), elem_classes="compare-note")
+            general_btn = gr.Button(t("compare.general"), variant="primary", elem_id="compare-general")
+            general_md = gr.Markdown(elem_id="compare-general-result")
+            general_table = gr.Dataframe(interactive=False, show_label=False, visible=False,
+                                         elem_id="compare-general-table")
+
             export_btn = gr.Button(t("compare.export"), elem_id="compare-export")
             files = gr.File(label=t("compare.files"), file_count="multiple", interactive=False, visible=False,
                             elem_id="compare-files")
@@ -163,6 +170,7 @@ def build(ctx) -> dict:
         "scores_md": scores_md, "metrics_plot": metrics_plot, "metrics_table": metrics_table, "rows_table": rows_table,
         "consistency_md": consistency_md, "consistency_plot": consistency_plot, "consistency_table": consistency_table,
         "edge_md": edge_md, "edge_table": edge_table, "files": files, "max_rows": max_rows, "rows_hint": rows_hint,
+        "general_md": general_md, "general_table": general_table,
     }
     toggles = {"vote_ready": list(vote_btns.values()), "rate_ready": [rate_btn], "use_ready": [use_btn]}
 
@@ -193,7 +201,7 @@ def build(ctx) -> dict:
     tally_names = ("tally_md", "tally_plot", "tally_table", "ratings_md", "ratings_plot", "ratings_table")
     check_names = ("scores_md", "metrics_plot", "metrics_table", "rows_table", "consistency_md", "consistency_plot",
                    "consistency_table", "edge_md", "edge_table", "progress", "checks_status", "files", "max_rows",
-                   "rows_hint")
+                   "rows_hint", "general_md", "general_table")
     open_names = ("run_md", "round", "answer_a", "answer_b", "reveal", "status", "vote_ready", "rate_ready", "sampled",
                   "flywheel", "preferences", "use_ready", *tally_names, *check_names)
 
@@ -302,6 +310,13 @@ def build(ctx) -> dict:
     edge_btn.click(on_edge, [run_dd, edge_prompts, max_new_tokens, temperature, seed],
                    outputs("progress", "checks_status", "edge_md", "edge_table"),
                    show_progress="hidden", concurrency_limit=1, concurrency_id="compare-checks")
+
+    def on_general(value, request: gr.Request):
+        for update in run_general(value, lang_of(request)):
+            yield ui(update)
+
+    general_btn.click(on_general, run_dd, outputs("progress", "checks_status", "general_md", "general_table"),
+                      show_progress="hidden", concurrency_limit=1, concurrency_id="compare-checks")
 
     def on_export(value, request: gr.Request):
         session = _session(request)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import gradio as gr
 
-from studio.export.page import (checked_run, default_run, describe_run, export, has_model, push, rerun_view,
+from studio.export.page import (DEFAULT_GGUF_TYPES, GGUF_TYPES, checked_run, default_run, describe_run, export, has_model, push, rerun_view,
                                 run_choices)
 from studio.policy import safe_mode
 from studio.ui.i18n import lang_of, t, text
@@ -59,6 +59,9 @@ def build(ctx) -> dict:
             merge_cb = gr.Checkbox(False, label=t("export.merge"), info=t("export.merge.info"), elem_id="export-merge")
             card_cb = gr.Checkbox(True, label=t("export.card"), elem_id="export-card")
             gguf_cb = gr.Checkbox(False, label=t("export.gguf"), elem_id="export-gguf")
+            gguf_types = gr.CheckboxGroup([(g.upper(), g) for g in GGUF_TYPES if g != "f32"],
+                                          value=list(DEFAULT_GGUF_TYPES), label=t("export.gguf_types"),
+                                          info=t("export.gguf_types.info"), elem_id="export-gguf-types")
             gguf_md = gr.Markdown(elem_id="export-gguf-info")
             export_btn = gr.Button(t("export.go"), variant="primary", elem_id="export-go")
             status_md = gr.Markdown(elem_id="export-status")
@@ -153,8 +156,8 @@ def build(ctx) -> dict:
     gr.on([num_gpus.change, backend.change], on_rerun, [run_dd, num_gpus, backend],
           [yaml_code, train_cmd, launch_cmd, backend_md, acc_btn], show_progress="hidden")
 
-    def on_export(value, a, m, c, g, n, b, request: gr.Request, progress=gr.Progress()):
-        out = export(value, a, m, c, g, n, b, lang_of(request), progress=_gr_progress(progress))
+    def on_export(value, a, m, c, g, kinds, n, b, request: gr.Request, progress=gr.Progress()):
+        out = export(value, a, m, c, g, n, b, lang_of(request), progress=_gr_progress(progress), gguf_types=kinds)
         updates = {status_md: out["status"]}
         session = session_of(request)
         if "zip" in out:
@@ -166,7 +169,7 @@ def build(ctx) -> dict:
         return updates
 
     # Merging loads a whole model: one export at a time across every session.
-    export_btn.click(on_export, [run_dd, adapter_cb, merge_cb, card_cb, gguf_cb, num_gpus, backend],
+    export_btn.click(on_export, [run_dd, adapter_cb, merge_cb, card_cb, gguf_cb, gguf_types, num_gpus, backend],
                      [status_md, zip_btn, files, card_md], concurrency_limit=1, concurrency_id="export")
 
     def on_push(value, repo_id, priv, tok, what, request: gr.Request, progress=gr.Progress()):
