@@ -3,7 +3,7 @@ streamed, with a system prompt, temperature and length; switch between the fine-
 (the same model in memory, its adapter off: ModelPair.use); stop an answer; keep a good conversation as a
 training row. No gradio here.
 
-The model is the one the Compare tab loads (`get_arena(run).pair`): one copy in memory for both tabs. Each
+The model is the one the Compare tab loads (`get_arena(run).loaded_pair()`): one copy in memory for both tabs. Each
 answer holds the device (`device_turn`) while it streams; while a training run holds it, the message waits,
 says so every few seconds, and goes as soon as training ends (or is dropped when the person presses Stop).
 
@@ -141,8 +141,8 @@ def reply(run_dir: str | None, history, user_text: str, system: str = "", which:
                 return
             yield {"status": say("compare.loading", lang)}
             try:
-                pair = get_arena(rd, is_busy=is_busy).pair
                 with device_turn(is_busy):
+                    pair = get_arena(rd, is_busy=is_busy).loaded_pair()  # loaded on first use, within the turn
                     yield {"status": say("chat.answering", lang, model=model_name(which, lang))}
                     t0 = time.time()
                     for answer in stream_answer(pair, conversation(system, turns), which, settings, stop.is_set):

@@ -142,7 +142,7 @@ def run_general(run_dir: str | None, lang: str = "en", is_busy: Callable[[], boo
     try:
         rd = _prepare(run_dir, lang, is_busy)
         yield {"checks_status": "", "progress": progress_html(say("compare.loading", lang), 0.0)}
-        pair = get_arena(rd, is_busy=is_busy).pair
+        pair = get_arena(rd, is_busy=is_busy).models()
         result = None
         for event in forgetting_steps(pair, is_busy=is_busy, train_rows=train_rows_of(rd)):
             if event["stage"] == "done":
