@@ -118,6 +118,9 @@ def test_a_chinese_page_shows_no_english(app_url, home):  # noqa: F811
             page.locator("#compare-max-tokens input[type=number]").press("Enter")
             page.locator("#compare-ask").click()
             expect(page.locator("#compare-vote-A")).to_be_enabled(timeout=300_000)
+            for side in ("a", "b"):  # an answer cut at the token limit ends in whole characters, and says so
+                answer = page.locator(f"#compare-answer-{side}").inner_text()
+                assert "\ufffd" not in answer, answer
             page.locator("#compare-vote-A").click()
             expect(page.locator("#compare-reveal")).not_to_be_empty(timeout=60_000)
             page.screenshot(path=str(SHOTS / "zh-04-compare.png"), full_page=True)
