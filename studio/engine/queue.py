@@ -75,11 +75,12 @@ class _Edit:
         self._flock = _file_lock()
         self._flock.acquire()
         self.data = load()
+        self.before = json.dumps(self.data, sort_keys=True)
         return self.data
 
     def __exit__(self, kind, value, tb) -> None:
         try:
-            if kind is None:
+            if kind is None and json.dumps(self.data, sort_keys=True) != self.before:  # pages poll its mtime
                 atomic_write_json(path(), self.data)
         finally:
             self._flock.release()
