@@ -300,13 +300,6 @@ def start() -> Msg:
     return Msg("queue.running", n=len(pending()))
 
 
-def pause() -> Msg:
-    """No further entry starts; the running one goes on to its end."""
-    with _Edit() as q:
-        q["active"] = False
-    return Msg("queue.paused")
-
-
 def restart_if_active() -> bool:
     """When the app starts: a queue that was running when the last process ended goes on."""
     q = load()

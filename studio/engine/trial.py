@@ -94,9 +94,7 @@ def start(cfg: RunConfig, small: str | None = None, steps: int = TRIAL_STEPS):
     from studio.engine.job import Job
 
     small = small or small_model_for(cfg.model.name)
-    job = Job(trial_config(cfg, small, steps), output_dir=trials_dir())
-    job.full_config = cfg  # what the verdict plans for
-    return job.start()
+    return Job(trial_config(cfg, small, steps), output_dir=trials_dir()).start()
 
 
 @dataclass
