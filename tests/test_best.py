@@ -126,12 +126,12 @@ def test_the_embedded_model_stops_early_and_keeps_its_best_adapter(tmp_path):
     data.write_text("".join(json.dumps({"messages": [
         {"role": "user", "content": f"What is the code word for parcel {i}?"},
         {"role": "assistant", "content": f"{rng.choice(['amber', 'basil', 'cedar', 'delta', 'ember'])}-{rng.randint(10, 99)}"}]})
-        + "\n" for i in range(24)))
+        + "\n" for i in range(12)))
     cfg = RunConfig()
     cfg.model.name, cfg.data.train_file, cfg.data.eval_share = "embedded", str(data), 0.25
     t = cfg.training
-    t.epochs, t.learning_rate, t.batch_size, t.max_length, t.warmup_ratio, t.scheduler = 10, 2e-3, 4, 48, 0.0, "constant"
-    t.early_stopping_patience, t.eval_steps = 2, 2
+    t.epochs, t.learning_rate, t.batch_size, t.max_length, t.warmup_ratio, t.scheduler = 10, 3e-3, 3, 40, 0.0, "constant"
+    t.early_stopping_patience, t.eval_steps = 2, 1  # 9 rows to learn, 3 to validate: 3 steps an epoch
     cfg.method.lora_dropout = 0.0
     job = Job(cfg, output_dir=tmp_path / "runs").start()
     assert job.wait(1800) and job.state == "completed", job.error

@@ -197,8 +197,7 @@ def _start_job(entry: dict):
     if entry.get("resume") and entry.get("run_dir"):
         job = Job.resume(entry["run_dir"])
     else:
-        cfg = RunConfig.from_dict(entry["config"])
-        job = Job(cfg, run_dir=runs.new_run_dir(cfg))
+        job = Job(RunConfig.from_dict(entry["config"]))  # names its run folder as it prepares
     job.start()
     return job
 
@@ -271,7 +270,6 @@ def _ensure_run_dir_recorded() -> None:
 
 
 def _loop(on_event=None) -> None:
-    global _runner
     try:
         while step(on_event):
             _ensure_run_dir_recorded()
