@@ -56,7 +56,7 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--max-length", type=int, default=96)  # SmolLM2 adds a system prompt
     args = ap.parse_args()
 
     from studio.config import RunConfig

@@ -130,7 +130,7 @@ def test_the_embedded_model_stops_early_and_keeps_its_best_adapter(tmp_path):
     cfg = RunConfig()
     cfg.model.name, cfg.data.train_file, cfg.data.eval_share = "embedded", str(data), 0.25
     t = cfg.training
-    t.epochs, t.learning_rate, t.batch_size, t.max_length, t.warmup_ratio, t.scheduler = 10, 3e-3, 3, 40, 0.0, "constant"
+    t.epochs, t.learning_rate, t.batch_size, t.max_length, t.warmup_ratio, t.scheduler = 10, 3e-3, 3, 96, 0.0, "constant"
     t.early_stopping_patience, t.eval_steps = 2, 1  # 9 rows to learn, 3 to validate: 3 steps an epoch
     cfg.method.lora_dropout = 0.0
     job = Job(cfg, output_dir=tmp_path / "runs").start()

@@ -117,7 +117,9 @@ def test_the_embedded_model_through_the_queue_then_compared(runs_parent, tmp_pat
     after another by the queue's thread, then compared side by side."""
     from studio.evaluate import compare_runs
 
-    queue.add(base_config(tmp_path, steps=4), ["embedded", str(tiny_model_dir)])
+    cfg = base_config(tmp_path, steps=4)
+    cfg.training.max_length = 96  # the embedded model's template adds a system prompt
+    queue.add(cfg, ["embedded", str(tiny_model_dir)])
     queue.start()
     assert queue.wait(1800)
     done = queue.entries()
