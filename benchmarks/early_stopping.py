@@ -70,7 +70,7 @@ def main() -> int:
     data = work / "overfit.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in overfit_rows(args.rows)))
     results = {}
-    for label, patience, keep in (("today", 0, "last"), ("kept", args.patience, "best")):
+    for label, patience, keep in (("kept", args.patience, "best"), ("today", 0, "last")):
         cfg = RunConfig()
         cfg.model.name, cfg.data.train_file, cfg.data.eval_share = args.model, str(data), 0.25
         t = cfg.training
