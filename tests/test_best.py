@@ -4,6 +4,8 @@ a high learning rate."""
 import json
 import math
 
+import pytest
+
 from studio.config import RunConfig
 from studio.engine.best import best_eval, default_eval_steps
 from studio.engine.job import Job
@@ -111,3 +113,36 @@ def test_the_last_weights_when_asked(tiny_model_dir, tmp_path):
     model, _, _ = load_run_model(job.run_dir, device="cpu")
     if summary["best_step"] != summary["steps"]:  # the last weights are not the best ones: adapter/ holds the last
         assert not _same_lora(dict(model.named_parameters()), best)
+
+
+@pytest.mark.slow
+def test_the_embedded_model_stops_early_and_keeps_its_best_adapter(tmp_path):
+    """End to end on the embedded default: answers that are arbitrary codes, learnt by heart, so validation
+    loss turns up; early stopping ends the run, and the adapter is the best one."""
+    import random
+
+    rng = random.Random(0)
+    data = tmp_path / "codes.jsonl"
+    data.write_text("".join(json.dumps({"messages": [
+        {"role": "user", "content": f"What is the code word for parcel {i}?"},
+        {"role": "assistant", "content": f"{rng.choice(['amber', 'basil', 'cedar', 'delta', 'ember'])}-{rng.randint(10, 99)}"}]})
+        + "\n" for i in range(12)))
+    cfg = RunConfig()
+    cfg.model.name, cfg.data.train_file, cfg.data.eval_share = "embedded", str(data), 0.25
+    t = cfg.training
+    t.epochs, t.learning_rate, t.batch_size, t.max_length, t.warmup_ratio, t.scheduler = 10, 3e-3, 3, 96, 0.0, "constant"
+    t.early_stopping_patience, t.eval_steps = 2, 1  # 9 rows to learn, 3 to validate: 3 steps an epoch
+    cfg.method.lora_dropout = 0.0
+    job = Job(cfg, output_dir=tmp_path / "runs").start()
+    assert job.wait(1800) and job.state == "completed", job.error
+    summary = json.loads((job.run_dir / "summary.json").read_text())
+    assert summary["steps"] < summary["total_steps"], "stopped early"
+    assert (summary["best_step"], summary["best_eval_loss"]) == best_eval(read_metrics(job.run_dir))
+    assert summary["eval_loss"] > summary["best_eval_loss"]
+    from safetensors.torch import load_file
+
+    from studio.engine.runs import load_run_model
+
+    best = load_file(str(job.run_dir / "best" / "weights.safetensors"))
+    model, _, _ = load_run_model(job.run_dir, device="cpu")
+    assert _same_lora(dict(model.named_parameters()), best)

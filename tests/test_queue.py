@@ -109,3 +109,23 @@ def test_the_cli_shows_fills_and_runs_the_queue(runs_parent, tmp_path, tiny_mode
     assert main(["queue", "compare"]) == 0
     out = capsys.readouterr().out
     assert "Run folder" in out and "Best validation loss" in out
+
+
+@pytest.mark.slow
+def test_the_embedded_model_through_the_queue_then_compared(runs_parent, tmp_path, tiny_model_dir):
+    """End to end: the embedded default and a tiny model, queued with the same data and settings, run one
+    after another by the queue's thread, then compared side by side."""
+    from studio.evaluate import compare_runs
+
+    cfg = base_config(tmp_path, steps=4)
+    cfg.training.max_length = 96  # the embedded model's template adds a system prompt
+    queue.add(cfg, ["embedded", str(tiny_model_dir)])
+    queue.start()
+    assert queue.wait(1800)
+    done = queue.entries()
+    assert [e["status"] for e in done] == ["completed", "completed"], done
+    facts = compare_runs.gather(queue.finished_runs())
+    headers, rows = compare_runs.table(facts)
+    assert [f.model for f in facts] == ["embedded", tiny_model_dir.name]
+    assert compare_runs.best_run(facts) is not None and any(h.startswith("★") for h in headers)
+    assert len({r[2] for r in compare_runs.curves(facts)["data"]}) == 4

@@ -75,11 +75,12 @@ class _Edit:
         self._flock = _file_lock()
         self._flock.acquire()
         self.data = load()
+        self.before = json.dumps(self.data, sort_keys=True)
         return self.data
 
     def __exit__(self, kind, value, tb) -> None:
         try:
-            if kind is None:
+            if kind is None and json.dumps(self.data, sort_keys=True) != self.before:  # pages poll its mtime
                 atomic_write_json(path(), self.data)
         finally:
             self._flock.release()
@@ -196,8 +197,7 @@ def _start_job(entry: dict):
     if entry.get("resume") and entry.get("run_dir"):
         job = Job.resume(entry["run_dir"])
     else:
-        cfg = RunConfig.from_dict(entry["config"])
-        job = Job(cfg, run_dir=runs.new_run_dir(cfg))
+        job = Job(RunConfig.from_dict(entry["config"]))  # names its run folder as it prepares
     job.start()
     return job
 
@@ -270,7 +270,6 @@ def _ensure_run_dir_recorded() -> None:
 
 
 def _loop(on_event=None) -> None:
-    global _runner
     try:
         while step(on_event):
             _ensure_run_dir_recorded()
@@ -297,13 +296,6 @@ def start() -> Msg:
         _runner = threading.Thread(target=_loop, name="studio-queue", daemon=True)
         _runner.start()
     return Msg("queue.running", n=len(pending()))
-
-
-def pause() -> Msg:
-    """No further entry starts; the running one goes on to its end."""
-    with _Edit() as q:
-        q["active"] = False
-    return Msg("queue.paused")
 
 
 def restart_if_active() -> bool:

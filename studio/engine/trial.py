@@ -94,9 +94,7 @@ def start(cfg: RunConfig, small: str | None = None, steps: int = TRIAL_STEPS):
     from studio.engine.job import Job
 
     small = small or small_model_for(cfg.model.name)
-    job = Job(trial_config(cfg, small, steps), output_dir=trials_dir())
-    job.full_config = cfg  # what the verdict plans for
-    return job.start()
+    return Job(trial_config(cfg, small, steps), output_dir=trials_dir()).start()
 
 
 @dataclass
@@ -144,19 +142,19 @@ def loss_trend(events: list[dict]) -> tuple[float | None, float | None, bool | N
 
 
 def _render_check(cfg: RunConfig, rows: list[dict], small: str):
-    """The template check on the full run's model's tokenizer (the small model's when that cannot load)."""
+    """(the template check, the model whose tokenizer it used): the full run's model's, else the small one's."""
     from studio.data.rows import make_row
     from studio.data.template_check import check_template
     from studio.models.loading import load_tokenizer
 
-    tok = None
-    for name in (cfg.model.name, small):
+    tok, used = None, small
+    for used in (cfg.model.name, small):
         try:
-            tok = load_tokenizer(name, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision)
+            tok = load_tokenizer(used, trust_remote_code=cfg.model.trust_remote_code, revision=cfg.model.revision)
             break
         except Exception:
             continue
-    return check_template([make_row(r, i + 1) for i, r in enumerate(rows)], tok, cfg.training.max_length)
+    return check_template([make_row(r, i + 1) for i, r in enumerate(rows)], tok, cfg.training.max_length), used
 
 
 def verdict(run_dir: str | Path, cfg: RunConfig) -> TrialResult:
@@ -178,7 +176,7 @@ def verdict(run_dir: str | Path, cfg: RunConfig) -> TrialResult:
     for p in (run_files.train_data(rd), run_files.eval_data(rd)):
         if p.is_file():
             rows += read_jsonl(p)
-    report = _render_check(cfg, rows, small) if rows else None
+    report, used = _render_check(cfg, rows, small) if rows else (None, small)
     if report is not None:
         counts = report.counts()
         r.rows_checked, r.rows_failed, r.rows_cut = report.checked, counts["failed"], counts["cut"]
@@ -186,7 +184,7 @@ def verdict(run_dir: str | Path, cfg: RunConfig) -> TrialResult:
             r.render_note = report.problem
             r.lines.append(Msg("trial.render_unchecked", why=report.problem))
         elif report.ok:
-            r.lines.append(Msg("trial.render_ok", n=report.checked, model=Path(cfg.model.name).name))
+            r.lines.append(Msg("trial.render_ok", n=report.checked, model=Path(used).name))
         else:
             r.lines.append(Msg("trial.render_bad", failed=counts["failed"], cut=counts["cut"], n=len(rows),
                                length=report.cutoff))

@@ -11,14 +11,14 @@ Plain values only: the Train tab shows them, tests read them, and the queue (stu
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio import run_files, units
+from studio import units
 from studio.engine import runs
 from studio.engine.best import best_eval
+from studio.evaluate.checks import read_eval
 from studio.messages import say
 
 MAX_POINTS = 200  # training-loss points per run on the overlaid chart
@@ -57,17 +57,9 @@ class RunFacts:
         return Path(str(self.settings.get("model") or self.summary.get("model") or "?")).name
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def _checks(run_dir: Path) -> dict:
     """The fine-tuned model's automatic-check figures from eval.json (studio.evaluate.checks writes it)."""
-    data = _read_json(run_files.eval_results(run_dir))
+    data = read_eval(run_dir)
     tuned = data.get("finetuned") if isinstance(data.get("finetuned"), dict) else {}
     out = {k: tuned.get(k) for k in ("exact_match", "rouge_l", "bleu", "perplexity") if _num(tuned.get(k))}
     consistency = (data.get("consistency") or {}).get("finetuned") if isinstance(data.get("consistency"), dict) else None

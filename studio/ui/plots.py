@@ -32,9 +32,9 @@ SERIES = (
     ("memory", "memory_bytes", "memory_gib", 1.0 / GiB),
 )
 # The loss series are named in the reader's language. The browser fixes the chart's colours from the
-# series names of its first value, so the empty chart is seeded with both names (`initial_frames`), and
+# series names of its first value, so the empty chart is seeded with every name (`initial_frames`), and
 # the Train tab sends it again, with its colour map, in the reader's language when the page opens.
-# The third series marks the best validation point: the weights the run keeps (studio.engine.best).
+# The third marks the lowest validation loss: the weights a run keeps unless told to keep the last.
 LOSS_COLORS = ("#2563eb", "#dc2626", "#15803d")
 
 
