@@ -27,13 +27,17 @@ UNITS_AND_CODE = {"GiB", "MiB", "GB", "MB", "KB", "tokens", "token", "LoRA", "QL
                   "GBK", "BOM", "CoT", "max", "min", "auto", "true", "false", "none", "null", "png", "svg", "zip"}
 
 
+# Gradio's own word on a component while an event it shows is under way (not ours to translate; gone a moment later).
+GRADIO_OWN = {"processing"}
+
+
 def allowed_words() -> set[str]:
     """Latin words the Chinese catalog itself keeps (names the translation chose not to translate), model
     names from the catalog, and units and code."""
     from studio.messages import catalog
     from studio.models import catalog as models
 
-    words = set(UNITS_AND_CODE)
+    words = set(UNITS_AND_CODE) | GRADIO_OWN
     for value in catalog("zh").values():
         words |= set(re.findall(r"[A-Za-z][A-Za-z0-9]*", re.sub(r"\{[^}]*\}", "", value)))
     for e in models.load():

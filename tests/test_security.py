@@ -580,7 +580,7 @@ def test_a_refused_request_gets_a_plain_message_and_one_log_line(runs_parent, mo
             for f in choices:
                 assert refused(f, "/etc/passwd", gr.Dropdown) == say("app.refused_input", lang), f.name
                 asked += 1
-            assert client.predict(fn_index=next(f._id for f in fns if f.name == "on_page")) is not None  # still works
+            assert client.predict(fn_index=next(f._id for f in fns if f.name == "restore")) is not None  # still works
     finally:
         demo.close()
     out = capfd.readouterr()

@@ -322,10 +322,10 @@ class _TokenStream:
         return self.done and len(self.answer) >= self.settings.max_new_tokens > 0
 
     def text(self, final: bool = False) -> str:
-        text = whole_text(self.tok, self.answer)
+        text = whole_text(self.tok, self.answer).lstrip()  # as the final one will be: no jump at the end
         if not final:
             return text
-        return text.strip() + (CUT_MARK if self.cut else "")
+        return text.rstrip() + (CUT_MARK if self.cut else "")
 
 
 def stream_pair(pair: ModelPair, prompt: str | list[dict], settings: GenerationSettings | None = None,
