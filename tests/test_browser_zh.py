@@ -121,7 +121,7 @@ def test_a_chinese_page_shows_no_english(app_url, home):  # noqa: F811
             expect(page.locator("#compare-reveal")).not_to_be_empty(timeout=60_000)
             page.screenshot(path=str(SHOTS / "zh-04-compare.png"), full_page=True)
 
-            tabs.nth(4).click()
+            tabs.nth(5).click()  # 6 · Export (5 · Chat sits before it)
             page.locator("#export-go").click()
             expect(page.locator("#export-zip")).to_be_visible(timeout=300_000)
             page.screenshot(path=str(SHOTS / "zh-05-export.png"), full_page=True)
