@@ -92,7 +92,7 @@ def _results(run_dir: Path, lang: str) -> list[str]:
         lines += [say("export.card.results.intro", lang), "",
                   *_table(("export.card.col.metric", "export.card.col.base", "export.card.col.finetuned",
                            "export.card.col.better"), rows, lang), ""]
-    else:
+    elif not evals.get("general"):  # the general-knowledge check below is a before/after check too
         lines += [say("export.card.no_checks", lang), ""]
     if tally.total:
         people = Msg("export.card.people.one" if tally.voters == 1 else "export.card.people.many", n=tally.voters)
