@@ -45,3 +45,13 @@ def default_run(current: dict | None) -> str | None:
             if Path(v).resolve() == Path(want).resolve():
                 return v
     return choices[0] if choices else None
+
+
+def followed_run(current: dict | None, shown: str | None) -> tuple[list, str | None, bool]:
+    """A tab that picks a run follows the run the Train tab opened or finished, once it has a model:
+    (the choices, the run to show, whether that differs from the one shown)."""
+    want = (current or {}).get("run_dir")
+    if not (want and has_model(want)):
+        return run_choices(), shown, False
+    want = default_run(current)
+    return run_choices(), want, want != shown

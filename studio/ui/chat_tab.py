@@ -14,7 +14,7 @@ import secrets
 import gradio as gr
 
 from studio.evaluate.chat import describe, keep, reply, request_stop, use_kept
-from studio.evaluate.runs import default_run, has_model, run_choices
+from studio.evaluate.runs import default_run, followed_run, run_choices
 from studio.ui.i18n import lang_of, t
 from studio.ui.workspace import session_of
 
@@ -84,12 +84,9 @@ def build(ctx) -> dict:
 
     def on_ctx_run(current, value, request: gr.Request):
         """The Train tab opened or finished a run: follow it here once it has a model."""
-        want = (current or {}).get("run_dir")
-        if not (want and has_model(want)):
-            return {run_dd: gr.Dropdown(choices=run_choices(), value=value)}
-        want = default_run(current)
-        out = {run_dd: gr.Dropdown(choices=run_choices(), value=want)}
-        if want != value:
+        choices, want, changed = followed_run(current, value)
+        out = {run_dd: gr.Dropdown(choices=choices, value=want)}
+        if changed:
             out.update({run_md: describe(want, lang_of(request)), chatbot: []})
         return out
 

@@ -16,7 +16,7 @@ import gradio as gr
 from studio.evaluate.blind import (_messages, ask, describe_run, open_run, rate, sample_prompt, save_preferences,
                                    use_for_dpo, vote, voter_of)
 from studio.evaluate.runner import export, run_consistency, run_edge_cases, run_general, run_scores
-from studio.evaluate.runs import checked_run, default_run, has_model, run_choices
+from studio.evaluate.runs import checked_run, default_run, followed_run, run_choices
 from studio.evaluate.views import checks_view, tally_view
 from studio.ui.i18n import lang_of, t, text
 from studio.ui.workspace import session_of
@@ -222,12 +222,9 @@ def build(ctx) -> dict:
 
     def on_ctx_run(current, value, voter_id, request: gr.Request):
         """The Train tab opened or finished a run: follow it here once it has a model."""
-        want = (current or {}).get("run_dir")
-        if not (want and has_model(want)):
-            return {run_dd: gr.Dropdown(choices=run_choices(), value=value)}
-        want = default_run(current)
-        out = {run_dd: gr.Dropdown(choices=run_choices(), value=want)}
-        if want != value:
+        choices, want, changed = followed_run(current, value)
+        out = {run_dd: gr.Dropdown(choices=choices, value=want)}
+        if changed:
             out.update(ui(open_run(want, voter_id, lang_of(request))))
         return out
 

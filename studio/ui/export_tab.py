@@ -15,7 +15,8 @@ from typing import Callable
 
 import gradio as gr
 
-from studio.export.page import (DEFAULT_GGUF_TYPES, GGUF_TYPES, checked_run, default_run, describe_run, export, has_model, push, rerun_view,
+from studio.evaluate.runs import followed_run
+from studio.export.page import (DEFAULT_GGUF_TYPES, GGUF_TYPES, checked_run, default_run, describe_run, export, push, rerun_view,
                                 run_choices)
 from studio.policy import safe_mode
 from studio.ui.i18n import lang_of, t, text
@@ -128,12 +129,9 @@ def build(ctx) -> dict:
 
     def on_ctx_run(current, value, request: gr.Request):
         """The Train tab opened or finished a run: follow it here once it has a model."""
-        want = (current or {}).get("run_dir")
-        if not (want and has_model(want)):
-            return {run_dd: gr.Dropdown(choices=run_choices(), value=value)}
-        want = default_run(current)
-        out = {run_dd: gr.Dropdown(choices=run_choices(), value=want)}
-        if want != value:
+        choices, want, changed = followed_run(current, value)
+        out = {run_dd: gr.Dropdown(choices=choices, value=want)}
+        if changed:
             out.update(run_updates(want, lang_of(request)))
         return out
 
