@@ -35,3 +35,9 @@ def served_app():
         yield f"http://127.0.0.1:{port}"
     finally:
         demo.close()
+
+
+def new_page(playwright, locale: str = "en-US"):
+    """(browser, page): chromium with the flags this machine needs, one page of the usual size."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    return browser, browser.new_page(viewport={"width": 1400, "height": 1000}, locale=locale)

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from test_browser_train import ARGS, CHROMIUM, app_url  # noqa: F401  (fixture)
+from browser import new_page
+from test_browser_train import app_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -15,8 +16,7 @@ def test_stop_is_acknowledged_at_once_and_ends_soon(app_url, runs_parent):  # no
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        browser, page = new_page(p)
         try:
             page.goto(app_url)
             page.get_by_role("tab", name="3 · Train", exact=True).click()

@@ -4,7 +4,7 @@ an option changed) comes back with its report, in the page's new language."""
 import pytest
 
 from test_browser_journey import SAMPLE, app_url, home  # noqa: F401  (fixtures)
-from test_browser_train import ARGS, CHROMIUM
+from browser import new_page
 
 pytestmark = [pytest.mark.browser]
 
@@ -13,8 +13,7 @@ def test_an_uploaded_cleaned_set_survives_a_reload_and_a_language_switch(app_url
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="en-US")
+        browser, page = new_page(p)
         try:
             page.goto(app_url)
             page.locator("#data-upload input[type=file]").set_input_files(str(SAMPLE))
