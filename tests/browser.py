@@ -41,3 +41,10 @@ def new_page(playwright, locale: str = "en-US"):
     """(browser, page): chromium with the flags this machine needs, one page of the usual size."""
     browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     return browser, browser.new_page(viewport={"width": 1400, "height": 1000}, locale=locale)
+
+
+def switch_language(page, label: str) -> None:
+    """Click a language choice and wait for the reload it makes, so the next click lands on the new page."""
+    with page.expect_navigation(timeout=60_000):
+        page.locator("#studio-language").get_by_text(label, exact=True).click()
+    page.wait_for_load_state()

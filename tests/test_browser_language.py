@@ -3,7 +3,7 @@ changes it (labels and the messages handlers write alike), and the choice surviv
 
 import pytest
 
-from browser import ARGS, CHROMIUM, served_app
+from browser import ARGS, CHROMIUM, served_app, switch_language
 
 pytestmark = [pytest.mark.browser]
 
@@ -29,7 +29,7 @@ def test_language_follows_the_browser_and_the_switch(app_url):
             page = browser.new_page(locale="en-US", viewport={"width": 1400, "height": 1000})
             page.goto(app_url)
             expect(page.get_by_role("tab", name="3 · Train", exact=True)).to_be_visible(timeout=30_000)
-            page.locator("#studio-language").get_by_text("中文", exact=True).click()
+            switch_language(page, "中文")
             expect(page.get_by_role("tab", name="3 · 训练", exact=True)).to_be_visible(timeout=30_000)
             # a message written by a handler follows the switch, not the browser's Accept-Language
             page.get_by_role("tab", name="3 · 训练", exact=True).click()
@@ -39,7 +39,7 @@ def test_language_follows_the_browser_and_the_switch(app_url):
             page.reload()
             expect(page.get_by_role("tab", name="3 · 训练", exact=True)).to_be_visible(timeout=30_000)
             expect(page.locator("#studio-language input[value='zh']")).to_be_checked()
-            page.locator("#studio-language").get_by_text("English", exact=True).click()
+            switch_language(page, "English")
             expect(page.get_by_role("tab", name="3 · Train", exact=True)).to_be_visible(timeout=30_000)
         finally:
             browser.close()

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from test_browser_journey import app_url, home  # noqa: F401  (fixtures)
-from test_browser_train import ARGS, CHROMIUM
+from browser import ARGS, CHROMIUM, switch_language
 
 pytestmark = [pytest.mark.browser]
 
@@ -59,8 +59,7 @@ def test_the_model_and_train_tabs_show_the_same_figure_across_a_reload(app_url, 
             expect(page.locator("#train-max-steps input[type=number]")).to_have_value("7")
 
             # the language switch reloads the page: the work stays
-            page.locator("#studio-language").get_by_text("中文", exact=True).click()
-            page.wait_for_load_state()
+            switch_language(page, "中文")
             expect(page.locator("#studio-language input[value='zh']")).to_be_checked(timeout=60_000)
             tabs.nth(1).click()
             expect(page.locator("#model-batch input[type=number]")).to_have_value("4", timeout=60_000)

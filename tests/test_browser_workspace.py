@@ -4,7 +4,7 @@ an option changed) comes back with its report, in the page's new language."""
 import pytest
 
 from test_browser_journey import SAMPLE, app_url, home  # noqa: F401  (fixtures)
-from browser import new_page
+from browser import new_page, switch_language
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,8 +31,7 @@ def test_an_uploaded_cleaned_set_survives_a_reload_and_a_language_switch(app_url
             assert page.locator("#data-report").inner_text() == report
             expect(page.locator("#data-fill-name textarea, #data-fill-name input").first).to_have_value("Ada")
 
-            page.locator("#studio-language").get_by_text("中文", exact=True).click()
-            page.wait_for_load_state()
+            switch_language(page, "中文")
             expect(page.locator("#studio-language input[value='zh']")).to_be_checked(timeout=60_000)
             expect(page.locator("#data-preview-count")).to_contain_text("340", timeout=120_000)
             expect(page.locator("#data-report")).to_contain_text("340", timeout=240_000)
