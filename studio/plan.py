@@ -25,6 +25,7 @@ from typing import Any
 
 from studio import hardware, memory
 from studio.config import RunConfig
+from studio.engine.cpu_speed import attention_for_plan
 from studio.errors import StudioError
 from studio.memory import FIT_SHARE, Estimate, estimate, largest_fitting_model, recommendations
 from studio.messages import Msg
@@ -182,7 +183,8 @@ def plan(cfg: RunConfig, hw: dict | None = None, *, with_recommendations: bool =
     kw = dict(batch_size=int(t.batch_size), seq_len=int(t.max_length), precision=est_precision,
               optimizer=t.optimizer, lora_rank=int(m.lora_rank), target_modules=m.target_modules or "all-linear",
               lora_dropout=float(m.lora_dropout), quant_bits=int(m.quant_bits), grad_accum=int(t.grad_accum),
-              packing=packing, stage=t.stage, device=device, capacity_bytes=capacity, loss=memory.engine_loss())
+              packing=packing, stage=t.stage, device=device, capacity_bytes=capacity, loss=memory.engine_loss(),
+              attention=attention_for_plan(device, int(t.max_length)))
     try:
         without = estimate(dims, m.method, gradient_checkpointing=False, **kw)
         p.gradient_checkpointing, p.gc_reason = _gc_setting(t.gradient_checkpointing, without, capacity)
