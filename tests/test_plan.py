@@ -152,3 +152,28 @@ def test_an_unknown_model_gives_a_plan_with_a_reason_not_an_exception(tmp_path):
     cfg.model.name = str(tmp_path / "nowhere")
     p = plan(cfg, CPU)
     assert p.estimate is None and p.error is not None and p.to_dict()["error"]
+
+
+def test_the_duration_counts_the_tokens_training_sees_and_its_validation_passes(tiny_model_dir, tmp_path,
+                                                                                 runs_parent):
+    """Tokens as the chat template renders them (the system prompt, role markers and all), and the
+    validation passes the trainer's schedule makes: the figures the duration is built from."""
+    from studio.engine.best import default_eval_steps
+    from studio.models.chat import tokenize_conversation
+    from studio.models.loading import load_tokenizer
+    from studio.plan_duration import _validation_passes
+
+    row = {"messages": [{"role": "system", "content": "Answer with one word."},
+                        {"role": "user", "content": "Review: great product, works perfectly."},
+                        {"role": "assistant", "content": "positive"}]}
+    data = tmp_path / "rows.jsonl"
+    data.write_text((json.dumps(row) + "\n") * 40)
+    cfg = RunConfig()
+    cfg.model.name, cfg.data.train_file, cfg.data.eval_share = str(tiny_model_dir), str(data), 0.25
+    cfg.training.batch_size, cfg.training.max_length = 4, 512
+    p = plan(cfg)
+    length = len(tokenize_conversation(load_tokenizer(str(tiny_model_dir)), row["messages"])["input_ids"])
+    assert (p.rows, p.eval_rows, p.steps) == (30, 10, 8)
+    assert p.tokens == 8 * 4 * length
+    assert _validation_passes(cfg, 8, 8, 10) == 8 // default_eval_steps(8) > 0
+    assert p.duration_s > p.tokens / p.tokens_per_second

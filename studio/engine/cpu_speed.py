@@ -141,6 +141,71 @@ def attention_by_length(model, short: int = SHORT_ATTENTION_TOKENS):
     return model.register_forward_pre_hook(choose, with_kwargs=True)
 
 
+def matmul_flops(bf16: bool) -> float:
+    """FLOP/s of this processor on a training-sized matrix product (2048x576 by 576x1536) in bf16 (or fp32)
+    with the training thread count: what the run plan turns into a duration before any run of a model was
+    measured here. The best figure seen on this machine is kept in STUDIO_HOME (a busy moment can only
+    lower it); measured once per process, in about a quarter of a second."""
+    import json
+    import platform
+
+    from studio.files import atomic_write_text
+    from studio.paths import studio_home
+
+    threads = training_threads()
+    import torch
+
+    key = f"{platform.machine()} {_cpu_model()} | {threads} threads | {'bf16' if bf16 else 'fp32'} | torch {torch.__version__}"
+    store = studio_home() / "machine_speed.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if key in _MEASURED:
+        return max(_MEASURED[key], float(known.get(key) or 0.0))
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a, b = torch.randn(2048, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        import time
+
+        a @ b
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(4):
+                a @ b
+            best = min(best, (time.perf_counter() - t0) / 4)
+    finally:
+        torch.set_num_threads(before)
+    _MEASURED[key] = 2 * 2048 * 576 * 1536 / best
+    if _MEASURED[key] > float(known.get(key) or 0.0):
+        known[key] = _MEASURED[key]
+        try:
+            atomic_write_text(store, json.dumps(known, indent=1))
+        except OSError:
+            pass
+    return max(_MEASURED[key], float(known.get(key) or 0.0))
+
+
+_MEASURED: dict[str, float] = {}
+
+
+def _cpu_model() -> str:
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor()
+
+
 def plain_lm_head(model) -> bool:
     """True when the model's logits are plainly `lm_head(hidden)`: no soft-capping or logit scaling in its
     forward (Gemma 2, Cohere, Granite... do that), so the answer-only loss may apply the head itself."""
