@@ -6,14 +6,13 @@ with the loss on answers unchanged (figures in benchmarks/RESULTS.md):
   runs its backward matmuls in fp32; a quarter of a step on the embedded model. Here the backbone's
   hidden states at the answer positions go through the LM head in token chunks in the autocast dtype,
   with no [tokens, vocabulary] logits kept (each chunk is recomputed in the backward, as TRL does);
-
 - LoRA dropout from 16-bit random fields (`FastDropout`): torch's dropout draws one random number per
   element with `bernoulli_`, which was 18% of a training step on the embedded model (210 LoRA layers,
-  each dropping its own copy of the input); four draws per 64-bit number cut that 4-8x, with the same
-  probability to 1/65,536;
+  each dropping its own copy of the input); three 16-bit fields per 64-bit random number cut that
+  4-8x, with the same probability to 1/65,536;
 - the attention kernel chosen per batch by its length (`attention_by_length`): for batches of up to
-  `SHORT_ATTENTION_TOKENS` tokens plain ("eager") attention is 2.4x faster than PyTorch's fused CPU
-  kernel at 80 tokens and even at 256; above that the fused kernel wins (2.3x at 1,024) and is kept;
+  `SHORT_ATTENTION_TOKENS` tokens plain ("eager") attention is faster than PyTorch's fused CPU kernel
+  (2.4x at 80 tokens, even at 256); above that the fused kernel wins (2.6x at 1,024) and is kept;
 - one compute thread per physical core this process may use (`training_threads`): a container's CPU
   quota (a free Space) is often a few cores of a large host, and more threads than that only contend.
 
@@ -209,9 +208,12 @@ def _cpu_model() -> str:
 def plain_lm_head(model) -> bool:
     """True when the model's logits are plainly `lm_head(hidden)`: no soft-capping or logit scaling in its
     forward (Gemma 2, Cohere, Granite... do that), so the answer-only loss may apply the head itself."""
-    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    if model.get_output_embeddings() is None or getattr(model, "base_model", model) is model:
+        return False  # no separate backbone and head to call one after the other
+    if model.config.get_text_config() is not model.config:
+        return False  # a multimodal model: its forward does more than backbone then head
     scaled = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
-    return all(getattr(config, name, None) in (None, 1, 1.0) for name in scaled)
+    return all(getattr(model.config, name, None) in (None, 1, 1.0) for name in scaled)
 
 
 LOSS_CHUNK_ELEMENTS = 2 ** 24  # logits per chunk of the answer-only loss (64 MiB in fp32)
