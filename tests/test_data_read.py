@@ -253,13 +253,14 @@ def test_a_file_over_a_tiny_cap_is_one_clear_sentence(tmp_path, monkeypatch):
     assert "超过了 1 KB 的上传上限" in e.value.text("zh")
 
 
-def test_a_workbook_whose_sheets_differ_reads_one_and_says_which_were_left(tmp_path):
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods"])
+def test_a_workbook_whose_sheets_differ_reads_one_and_says_which_were_left(tmp_path, suffix):
     from workbooks import two_sheets
 
     from studio.data.read import sheet_choices, sheet_notes
     from studio.messages import say
 
-    p = two_sheets(tmp_path / "two.xlsx")
+    p = two_sheets(tmp_path / f"two{suffix}")
     t = read_file(p)
     assert len(t.rows) == 50 and t.columns == ["instruction", "output"] and t.numbers[:2] == [2, 3]
     assert [(s["name"], s["rows"], s["read"]) for s in t.sheets] == [("First", 50, True), ("Second", 70, False)]
@@ -278,12 +279,13 @@ def test_a_workbook_whose_sheets_differ_reads_one_and_says_which_were_left(tmp_p
     assert say("data.sheets.left", "zh", sheets="x").startswith("未读取的工作表")
 
 
-def test_a_workbook_whose_sheets_agree_is_read_as_one_table(tmp_path):
+@pytest.mark.parametrize("suffix", [".xlsx", ".xls", ".ods"])
+def test_a_workbook_whose_sheets_agree_is_read_as_one_table(tmp_path, suffix):
     from workbooks import agreeing_sheets
 
     from studio.data.read import sheet_choices, sheet_notes
 
-    t = read_file(agreeing_sheets(tmp_path / "agree.xlsx"))
+    t = read_file(agreeing_sheets(tmp_path / f"agree{suffix}"))
     assert len(t.rows) == 50 and t.number_label == "item" and t.numbers == list(range(1, 51))
     assert t.rows[30] == {"output": "Answer 0 of the second quarter.", "instruction": "Question 0 of Q2?"}
     assert sheet_choices(t) == []  # nothing to choose: every sheet with rows is read

@@ -25,7 +25,7 @@ def _help(cls, name: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="the data file: JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx) or TXT")
+    parser.add_argument("input", help="the data file: JSONL, JSON, CSV, TSV, Parquet, Excel (.xlsx, .xls), OpenDocument (.ods) or TXT")
     parser.add_argument("--out", required=True, help="where to write the cleaned rows (canonical JSONL)")
     parser.add_argument("--report", help="where to write the JSON report")
     parser.add_argument("--sheet", help="the workbook sheet to read (with every sheet whose columns agree); by default "

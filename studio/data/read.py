@@ -1,8 +1,8 @@
 """Read a data file into a `Table` of records, whatever its type and encoding.
 
 JSONL, JSON (an array, or a wrapper object holding exactly one list of rows), CSV, TSV, Parquet,
-Excel (.xlsx: every sheet that holds rows is
-looked at, see `_workbook_table`) and plain text. Text files are decoded by sniffing: a BOM first, then strict UTF-8,
+Excel (.xlsx through openpyxl; .xls, and OpenDocument .ods, through python-calamine: every sheet that
+holds rows is looked at, see `_workbook_table`) and plain text. Text files are decoded by sniffing: a BOM first, then strict UTF-8,
 then GB18030 or Big5 when they read as common Han characters, then charset-normalizer's
 candidates, the one that reads most like real text winning (see `decode_bytes`). Nothing here
 writes anything, and the input is only ever opened for reading.
@@ -26,7 +26,8 @@ from studio.messages import Msg
 
 TEXT_TYPES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
               ".txt": "txt", ".md": "txt", ".text": "txt"}
-BINARY_TYPES = {".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx"}
+BINARY_TYPES = {".parquet": "parquet", ".pq": "parquet", ".xlsx": "xlsx", ".xls": "xls", ".ods": "ods"}
+WORKBOOKS = ("xlsx", "xls", "ods")
 
 DEFAULT_UPLOAD_MB = 200
 
@@ -95,11 +96,12 @@ def read_file(path: str | Path, max_bytes: int | None = None, sheet: str | None 
     if size == 0:
         raise StudioError("data.error.empty_file", name=p.name)
     suffix = p.suffix.lower()
-    if sheet and BINARY_TYPES.get(suffix) != "xlsx":
+    if sheet and BINARY_TYPES.get(suffix) not in WORKBOOKS:
         raise StudioError("data.error.not_workbook", name=p.name, sheet=sheet)
     if suffix in BINARY_TYPES:
         kind = BINARY_TYPES[suffix]
-        table = _read_parquet(p) if kind == "parquet" else _read_xlsx(p, sheet)
+        readers = {"parquet": lambda: _read_parquet(p), "xlsx": lambda: _read_xlsx(p, sheet)}
+        table = readers.get(kind, lambda: _read_calamine(p, kind, sheet))()
     else:
         text, encoding = decode_bytes(p.read_bytes(), p.name)
         if not text.strip():
@@ -387,6 +389,25 @@ def _read_xlsx(p: Path, sheet: str | None = None) -> Table:
     finally:
         wb.close()
     return _workbook_table(p.name, sheets, "xlsx", sheet)
+
+
+def _read_calamine(p: Path, kind: str, sheet: str | None = None) -> Table:
+    """Legacy Excel (.xls) and OpenDocument (.ods) workbooks, through python-calamine; every sheet, as for .xlsx."""
+    from python_calamine import CalamineWorkbook
+
+    try:
+        wb = CalamineWorkbook.from_path(str(p))
+        sheets = [_read_sheet(name, ([_whole(v) for v in row] for row in
+                                     wb.get_sheet_by_name(name).to_python(skip_empty_area=False)))
+                  for name in wb.sheet_names]
+    except Exception as e:  # calamine's errors for a file that is not a workbook
+        raise StudioError("data.error.xlsx", name=p.name, error=type(e).__name__) from None
+    return _workbook_table(p.name, sheets, kind, sheet)
+
+
+def _whole(v):
+    """.xls and .ods hold every number as a float: 3.0 in a cell typed as 3 reads as 3."""
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 @dataclass

@@ -72,7 +72,7 @@ def build(ctx) -> dict:
         with gr.Column(scale=2, min_width=360):
             gr.Markdown(t("data.step1"))
             upload = gr.File(label=t("data.upload"), file_types=[".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet",
-                                                                  ".xlsx", ".txt", ".md"], height=130,
+                                                                  ".xlsx", ".xls", ".ods", ".txt", ".md"], height=130,
                              elem_id="data-upload")
             hint_md = gr.Markdown(elem_id="data-upload-hint")
             sample = gr.Dropdown([(t(f"data.sample.{Path(p).stem}") if messages.has(f"data.sample.{Path(p).stem}")
