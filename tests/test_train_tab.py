@@ -145,7 +145,7 @@ def test_start_watch_stop_resume_and_history(tiny_model_dir, tmp_path, runs_pare
     assert [o["state"][1] for o in outs if "state" in o][:1] in (["preparing"], ["training"])
     panel = lv.live_panel(None, tt.live_view)
     live_row = tt.history_frame().iloc[0]
-    assert live_row.iloc[4] >= 1 and live_row.iloc[7], "the history shows the live run's step and time"
+    assert live_row.iloc[4] >= 1 and live_row.iloc[8], "the history shows the live run's step and time"
     assert set(panel) >= {"health", "log", "loss", "lr", "grad", "speed", "memory"}
     assert panel["loss"]["columns"] == ["step", "loss", "series"] and panel["lr"]["data"]
     assert 'role="progressbar"' in outs[-1]["progress"] and "Step" in outs[-1]["progress"]
@@ -296,3 +296,21 @@ def test_progress_counts_steps_for_a_run_bounded_by_steps_and_never_passes_the_e
     by_epochs = {**snap, "state": "training", **progress_shown(1.5, 2.0, 0), "step": 6, "total_steps": 8}
     assert "epoch 1.50 / 2" in re.sub(r"<[^>]+>", "", tt.progress_html(by_epochs))
     assert "第 1.50 / 2 轮" in tt.progress_html(by_epochs, "zh")
+
+
+def test_the_history_shows_each_runs_best_validation_loss_and_its_step(runs_parent):
+    import json
+
+    from studio.config import RunConfig
+
+    for name, summary in (("20261206-010000-sft-a", {"status": "completed", "steps": 41, "best_eval_loss": 0.014812,
+                                                     "best_step": 33, "model": "embedded"}),
+                          ("20261206-020000-sft-b", {"status": "completed", "steps": 8, "model": "embedded"})):
+        folder = runs_parent / name
+        folder.mkdir(parents=True)
+        RunConfig().save(folder / "config.yaml")
+        (folder / "summary.json").write_text(json.dumps(summary))
+    en, zh = tt.history_frame(), tt.history_frame("zh")
+    assert list(en.columns)[7] == "Best validation loss" and list(zh.columns)[7] == "最佳验证损失"
+    assert en.iloc[1, 7] == "0.0148 at step 33" and zh.iloc[1, 7] == "0.0148（第 33 步）"
+    assert en.iloc[0, 7] == ""  # no validation split: nothing to show

@@ -9,11 +9,12 @@ from pathlib import Path
 from studio.engine import runs
 from studio.engine.job import current_job
 
-COLUMNS = ("run", "status", "stage", "model", "steps", "train_loss", "eval_loss", "duration_s")
+COLUMNS = ("run", "status", "stage", "model", "steps", "train_loss", "eval_loss", "best_eval", "duration_s")
 
 
 def rows(limit: int = 50) -> list[dict]:
-    """One dict per run (COLUMNS): status is the engine's word (completed, training, interrupted...)."""
+    """One dict per run (COLUMNS): status is the engine's word (completed, training, interrupted...);
+    best_eval is {"loss", "step"} of the lowest validation loss the run kept, or None."""
     job = current_job()
     live = str(job.run_dir) if job is not None and job.run_dir and not job.done else None
     out = []
@@ -31,8 +32,13 @@ def rows(limit: int = 50) -> list[dict]:
         out.append({"run": rd.name, "status": runs.run_status(rd, live, job.state if live else None),
                     "stage": (s.get("stage") or "").upper(), "model": Path(str(model)).name, "steps": s.get("steps"),
                     "train_loss": _round(s.get("train_loss")), "eval_loss": _round(s.get("eval_loss")),
-                    "duration_s": s.get("duration_s")})
+                    "best_eval": _best(s), "duration_s": s.get("duration_s")})
     return out
+
+
+def _best(summary: dict) -> dict | None:
+    loss, step = _round(summary.get("best_eval_loss")), summary.get("best_step")
+    return {"loss": loss, "step": step} if loss is not None and step is not None else None
 
 
 def _round(x):

@@ -227,6 +227,7 @@ def history_frame(lang: str = "en", limit: int = 50) -> pd.DataFrame:
     """The run history (studio.engine.history) as a table in the reader's language."""
     table = [[r["run"], text(f"train.state.{r['status']}", lang) if r["status"] in STATE_COLORS else r["status"],
               r["stage"], r["model"], r["steps"], r["train_loss"], r["eval_loss"],
+              text("train.best_at", lang, **r["best_eval"]) if r["best_eval"] else "",
               duration(r["duration_s"], lang) if r["duration_s"] else ""] for r in run_history.rows(limit)]
     return pd.DataFrame(table, columns=[text(f"train.col.{c.removesuffix('_s')}", lang) for c in run_history.COLUMNS])
 
