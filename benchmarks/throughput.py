@@ -60,7 +60,6 @@ BARE = textwrap.dedent('''
                 events.append((time.time(), logs["num_tokens"]))
 
     on_cuda = torch.cuda.is_available()
-    speed = {}
     if expert:  # the expert's two lines
         speed = dict(gradient_checkpointing=False,
                      bf16=torch.cuda.is_bf16_supported() if on_cuda else cfg["cpu_bf16"])

@@ -11,7 +11,6 @@ passes the trainer's schedule will make.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from functools import lru_cache
 from pathlib import Path
@@ -71,13 +70,6 @@ def _token_lengths_cached(path: str, mtime: float, model_name: str) -> tuple[int
 
 def token_lengths(path: str, model_name: str) -> tuple[int, ...]:
     return _token_lengths_cached(path, Path(path).stat().st_mtime, model_name)
-
-
-def cpu_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def measured_throughput(model_name: str, device: str, stage: str) -> tuple[float, int] | None:

@@ -143,32 +143,26 @@ def attention_by_length(model, short: int = SHORT_ATTENTION_TOKENS):
 def matmul_flops(bf16: bool) -> float:
     """FLOP/s of this processor on a training-sized matrix product (2048x576 by 576x1536) in bf16 (or fp32)
     with the training thread count: what the run plan turns into a duration before any run of a model was
-    measured here. The best figure seen on this machine is kept in STUDIO_HOME (a busy moment can only
-    lower it); measured once per process, in about a quarter of a second."""
+    measured here. Measured once per process (about a quarter of a second); the best figure seen on this
+    machine is kept in STUDIO_HOME, since a busy moment can only lower it."""
     import json
     import platform
+    import time
+
+    import torch
 
     from studio.files import atomic_write_text
     from studio.paths import studio_home
 
     threads = training_threads()
-    import torch
-
     key = f"{platform.machine()} {_cpu_model()} | {threads} threads | {'bf16' if bf16 else 'fp32'} | torch {torch.__version__}"
-    store = studio_home() / "machine_speed.json"
-    try:
-        known = json.loads(store.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
     if key in _MEASURED:
-        return max(_MEASURED[key], float(known.get(key) or 0.0))
+        return _MEASURED[key]
     dtype = torch.bfloat16 if bf16 else torch.float32
     a, b = torch.randn(2048, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        import time
-
         a @ b
         best = float("inf")
         for _ in range(5):
@@ -178,14 +172,19 @@ def matmul_flops(bf16: bool) -> float:
             best = min(best, (time.perf_counter() - t0) / 4)
     finally:
         torch.set_num_threads(before)
-    _MEASURED[key] = 2 * 2048 * 576 * 1536 / best
-    if _MEASURED[key] > float(known.get(key) or 0.0):
-        known[key] = _MEASURED[key]
+    measured = 2 * 2048 * 576 * 1536 / best
+    store = studio_home() / "machine_speed.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    _MEASURED[key] = max(measured, float(known.get(key) or 0.0))
+    if measured > float(known.get(key) or 0.0):
         try:
-            atomic_write_text(store, json.dumps(known, indent=1))
+            atomic_write_text(store, json.dumps({**known, key: measured}, indent=1))
         except OSError:
             pass
-    return max(_MEASURED[key], float(known.get(key) or 0.0))
+    return _MEASURED[key]
 
 
 _MEASURED: dict[str, float] = {}

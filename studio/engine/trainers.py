@@ -8,8 +8,8 @@ Choices that differ from TRL's defaults, and why:
   template (TRL's `assistant_only_loss` needs `{% generation %}` markers most templates lack);
 - CPT packs texts into fixed-length blocks ("wrapped"), loss on every token;
 - on CUDA, SFT uses padding-free packing (no compute spent on padding); on a CPU, batches of similar
-  lengths instead, and the CPU levers of `studio.engine.cpu_speed` (fast LoRA dropout, the attention
-  kernel chosen by batch length, one thread per usable core);
+  lengths instead, and the CPU levers of `studio.engine.cpu_speed` (the LM head on answer tokens only,
+  fast LoRA dropout, the attention kernel chosen by batch length, one thread per usable core);
 - every epoch's checkpoint is kept (TRL's examples keep the last few); a timed or stop checkpoint is
   deleted once a newer one exists (see `KeepEpochCheckpoints`);
 - a NaN or infinite loss is logged as it is (transformers' `logging_nan_inf_filter` would log the
@@ -27,7 +27,7 @@ from transformers import TrainerCallback
 
 from studio import run_files
 from studio.config import HF_OPTIM, RunConfig
-from studio.engine import best
+from studio.engine import best, cpu_speed
 from studio.engine.metrics import StudioCallback
 from studio.messages import Msg
 
@@ -230,19 +230,14 @@ def build_trainer(job, train_rows: list[dict], eval_rows: list[dict]):
                 args["train_sampling_strategy"] = "group_by_length"
         sargs = SFTConfig(**args, max_length=t.max_length, **extra)
         trainer_class = SFTTrainer
-        if placement.device == "cpu":
-            from studio.engine import cpu_speed
-
-            if cpu_speed.plain_lm_head(model):
-                trainer_class = cpu_speed.answer_loss_trainer(SFTTrainer)
+        if placement.device == "cpu" and cpu_speed.plain_lm_head(model):
+            trainer_class = cpu_speed.answer_loss_trainer(SFTTrainer)
         trainer = trainer_class(model=model, args=sargs, train_dataset=train_ds, eval_dataset=eval_ds,
                                 processing_class=tok, peft_config=peft_config, callbacks=callbacks)
     if has_eval and not t.eval_steps:
         per_step = t.batch_size * t.grad_accum * max(1, trainer.args.world_size)
         trainer.args.eval_steps = best.default_eval_steps(math.ceil(len(trainer.train_dataset) / per_step))
     if placement.device == "cpu":
-        from studio.engine import cpu_speed
-
         cpu_speed.prepare(trainer.model)
     # The Trainer prints every log dict when its own progress bar is off; our callback reports instead.
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
